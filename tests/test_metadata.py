@@ -1,0 +1,70 @@
+"""configs/metadata.json holds what the MONAI bundle specification requires and validates offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+METADATA = REPO / "configs" / "metadata.json"
+SCHEMA = REPO / "tests" / "resources" / "meta_schema_20240725.json"
+
+
+@pytest.fixture(scope="module")
+def metadata() -> dict:
+    return json.loads(METADATA.read_text())
+
+
+def test_required_fields_of_the_specification(metadata: dict) -> None:
+    schema = json.loads(SCHEMA.read_text())
+    missing = [key for key in schema["required"] if key not in metadata]
+    assert not missing, f"metadata.json lacks required keys {missing}"
+    for key in ("changelog", "intended_use", "data_source", "references"):
+        assert metadata[key], key
+    assert metadata["version"] in metadata["changelog"]
+    assert metadata["schema"].endswith(SCHEMA.name)
+
+
+def test_pinned_versions_match_requirements(metadata: dict) -> None:
+    pins = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    assert metadata["monai_version"] == pins["monai"]
+    assert metadata["pytorch_version"] == pins["torch"]
+    for name, version in metadata["required_packages_version"].items():
+        assert pins.get(name.lower()) == version, name
+
+
+def test_network_data_format(metadata: dict) -> None:
+    image = metadata["network_data_format"]["inputs"]["image"]
+    pred = metadata["network_data_format"]["outputs"]["pred"]
+    assert (image["num_channels"], image["format"], image["spatial_shape"]) == (1, "hounsfield", [224, 224, 12])
+    assert pred["num_channels"] == 3
+    assert pred["channel_def"] == {"0": "background", "1": "liver", "2": "tumor"}
+
+
+def test_references_name_the_four_papers(metadata: dict) -> None:
+    text = " ".join(metadata["references"])
+    for needle in ("H-DenseUNet", "3D-DenseUNet-569", "RA-UNet", "Cascaded Deep Residual Networks"):
+        assert needle in text
+
+
+def test_verify_metadata_offline_against_the_vendored_schema() -> None:
+    """`verify_metadata --filepath` pointing at an existing schema file downloads nothing."""
+    result = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(METADATA)]
+        + ["--filepath", str(SCHEMA)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "metadata is verified with no error" in result.stdout + result.stderr
