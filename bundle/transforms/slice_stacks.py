@@ -16,19 +16,30 @@ import torch
 __all__ = ["slices_from_volume", "volume_from_slices"]
 
 
-def slices_from_volume(x: torch.Tensor) -> torch.Tensor:
+def slices_from_volume(x: torch.Tensor, num_slices: int = 3) -> torch.Tensor:
     """F: ``(N, C, H, W, D)`` -> ``(N·D, 3C, H, W)``.
 
     Output sample ``n·D + d`` holds channels ``[x[n, :, ..., d-1], x[n, :, ..., d], x[n, :, ..., d+1]]``
     (each block ``C`` channels wide, so ``[:, C:2C]`` is the centre slice), with edge slices repeated.
     Differentiable; no Python loop over slices.
+
+    ``num_slices`` (odd, default 3) widens the stack to ``d - num_slices//2 … d + num_slices//2``, giving
+    ``(N·D, num_slices·C, H, W)`` (5 for the 2.5D coarse liver network of Han 2017); edges are repeated the
+    same way.
     """
     if x.dim() != 5:
         raise ValueError(f"slices_from_volume expects (N, C, H, W, D), got shape {x.shape}")
+    if num_slices < 1 or num_slices % 2 == 0:
+        raise ValueError(f"slices_from_volume: num_slices must be a positive odd number, got {num_slices}")
     n, c, h, w, d = x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4]
-    padded = torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)  # (N, C, H, W, D + 2)
-    windows = padded.unfold(-1, 3, 1)  # (N, C, H, W, D, 3)
-    return windows.permute(0, 4, 5, 1, 2, 3).reshape(n * d, 3 * c, h, w)
+    if num_slices == 3:
+        padded = torch.cat([x[..., :1], x, x[..., -1:]], dim=-1)  # (N, C, H, W, D + 2)
+    else:
+        half = num_slices // 2
+        index = torch.clamp(torch.arange(-half, d + half, device=x.device), 0, d - 1)
+        padded = x.index_select(-1, index)  # (N, C, H, W, D + num_slices - 1), edge slices repeated
+    windows = padded.unfold(-1, num_slices, 1)  # (N, C, H, W, D, num_slices)
+    return windows.permute(0, 4, 5, 1, 2, 3).reshape(n * d, num_slices * c, h, w)
 
 
 def volume_from_slices(y: torch.Tensor, n: int) -> torch.Tensor:

@@ -1,0 +1,18 @@
+"""MONAI-style transforms (array + dictionary pairs) for the H-DenseUNet pipeline."""
+
+from .io import CT_READERS, load_ct_transforms
+from .liver_roi import LiverROI, LiverROId
+from .slice_stack_transforms import SliceStacks, SliceStacksd, is_slice_stack
+from .slice_stacks import slices_from_volume, volume_from_slices
+
+__all__ = [
+    "CT_READERS",
+    "LiverROI",
+    "LiverROId",
+    "SliceStacks",
+    "SliceStacksd",
+    "is_slice_stack",
+    "load_ct_transforms",
+    "slices_from_volume",
+    "volume_from_slices",
+]
