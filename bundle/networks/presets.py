@@ -1,0 +1,108 @@
+"""Network size presets: ``"paper"`` (Table I of Li et al. 2018) and ``"small"`` (CPU tests and the demo).
+
+Each function returns a fresh ``dict`` of constructor keyword arguments, so callers may update it freely:
+:func:`dense2d_config` and :func:`dense3d_config` for :class:`~bundle.networks.denseunet.DenseUNet` (everything
+after ``spatial_dims, in_channels, out_channels``), :func:`hff_config` for the HFF layer of
+:class:`~bundle.networks.hdenseunet.HDenseUNet` and :func:`coarse_config` for
+:class:`~bundle.networks.coarse_liver.CoarseLiverNet`.
+
+"small" is chosen so that every UNet sum of the 3D net meets a skip of its own width (no projections needed,
+like the paper's 3D plan), the 2D and 3D features both have 32 channels (Z = X3d + X2d'), and an H-DenseUNet
+forward pass on a 1x1x96x96x12 volume takes well under a second on two CPU cores.
+Encoder widths of "small": 2D stem 32, DB1 64, DB2 80, DB3 104, DB4 100 (level-1 and level-2 sums take a 1x1
+projection); 3D stem 32, DB1 48, DB2 40, DB3 36, DB4 34.
+"""
+
+from __future__ import annotations
+
+__all__ = ["NETWORK_SIZES", "coarse_config", "dense2d_config", "dense3d_config", "hff_config"]
+
+NETWORK_SIZES = ("paper", "small")
+
+_DENSE2D = {
+    "paper": {  # 2D DenseUNet-167: 167 convolutions, ImageNet DenseNet-161 encoder
+        "init_features": 96,
+        "growth_rate": 48,
+        "block_config": (6, 12, 36, 24),
+        "bn_size": 4,
+        "decoder_channels": (768, 384, 96, 96, 64),
+        "stem_stride": 2,
+        "pool_sizes": ((2, 2), (2, 2), (2, 2)),
+        "skip_merge": "before_conv",
+    },
+    "small": {
+        "init_features": 32,
+        "growth_rate": 16,
+        "block_config": (2, 3, 4, 3),
+        "bn_size": 4,
+        "decoder_channels": (96, 64, 32, 32, 32),
+        "stem_stride": 2,
+        "pool_sizes": ((2, 2), (2, 2), (2, 2)),
+        "skip_merge": "before_conv",
+    },
+}
+
+_DENSE3D = {
+    "paper": {  # 3D DenseUNet-65: 65 convolutions
+        "init_features": 96,
+        "growth_rate": 32,
+        "block_config": (3, 4, 12, 8),
+        "bn_size": 4,
+        "decoder_channels": (504, 224, 192, 96, 64),
+        "stem_stride": 2,
+        "pool_sizes": ((2, 2, 1), (2, 2, 1), (2, 2, 1)),
+        "skip_merge": "after_conv",
+    },
+    "small": {
+        "init_features": 32,
+        "growth_rate": 8,
+        "block_config": (2, 2, 2, 2),
+        "bn_size": 4,
+        "decoder_channels": (36, 40, 48, 32, 32),
+        "stem_stride": 2,
+        "pool_sizes": ((2, 2, 1), (2, 2, 1), (2, 2, 1)),
+        "skip_merge": "after_conv",
+    },
+}
+
+_HFF = {
+    "paper": {"hff_channels": 64, "hff_dropout": 0.3},  # released code: Conv3D(64, 3x3x3) + Dropout(0.3) + BN + ReLU
+    "small": {"hff_channels": 32, "hff_dropout": 0.3},
+}
+
+_COARSE = {
+    # 2.5D residual U-Net in the spirit of Han 2017 (the coarse ResNet of Fig. 2a): MONAI UNet with 2 residual
+    # units per level. "paper": 22 conv layers (incl. residual 1x1 and transposed convs), 14.8M parameters;
+    # "small": 17 conv layers, 0.23M parameters.
+    "paper": {"channels": (64, 128, 256, 512, 512), "strides": (2, 2, 2, 2), "num_res_units": 2},
+    "small": {"channels": (16, 32, 64, 64), "strides": (2, 2, 2), "num_res_units": 2},
+}
+
+
+def _check(size: str) -> None:
+    if size not in NETWORK_SIZES:
+        raise ValueError(f"network size must be one of {NETWORK_SIZES}, got {size!r}")
+
+
+def dense2d_config(size: str = "paper") -> dict:
+    """DenseUNet keyword arguments of the 2D branch (after ``spatial_dims, in_channels, out_channels``)."""
+    _check(size)
+    return dict(_DENSE2D[size])
+
+
+def dense3d_config(size: str = "paper") -> dict:
+    """DenseUNet keyword arguments of the 3D branch (after ``spatial_dims, in_channels, out_channels``)."""
+    _check(size)
+    return dict(_DENSE3D[size])
+
+
+def hff_config(size: str = "paper") -> dict:
+    """``hff_channels`` and ``hff_dropout`` of the hybrid feature fusion layer."""
+    _check(size)
+    return dict(_HFF[size])
+
+
+def coarse_config(size: str = "paper") -> dict:
+    """``channels``, ``strides``, ``num_res_units`` of the coarse liver network's 2D residual U-Net."""
+    _check(size)
+    return dict(_COARSE[size])
