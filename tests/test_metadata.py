@@ -59,8 +59,7 @@ def test_references_name_the_four_papers(metadata: dict) -> None:
 def test_verify_metadata_offline_against_the_vendored_schema() -> None:
     """`verify_metadata --filepath` pointing at an existing schema file downloads nothing."""
     result = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "verify_metadata", "--meta_file", str(METADATA)]
-        + ["--filepath", str(SCHEMA)],
+        [sys.executable, "-m", "monai.bundle", "verify_metadata", f"--meta_file={METADATA}", f"--filepath={SCHEMA}"],
         capture_output=True,
         text=True,
         cwd=REPO,

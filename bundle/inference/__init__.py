@@ -1,7 +1,9 @@
-"""Inference: post-processing of the cascade's output (paper III-C-3), per-case report, and overlay PNG."""
+"""Inference: inputs, post-processing of the cascade's output (paper III-C-3), per-case outputs written atomically."""
 
 from __future__ import annotations
 
+from bundle.inference.case_outputs import SaveCaseImaged, WriteCaseReportd, case_output_path
+from bundle.inference.inputs import case_name, input_datalist
 from bundle.inference.overlay import OverlayPanel, save_overlay_png
 from bundle.inference.postprocessing import (
     LiverTumorCleanup,
@@ -17,8 +19,13 @@ __all__ = [
     "LiverTumorThreshold",
     "LiverTumorThresholdd",
     "OverlayPanel",
+    "SaveCaseImaged",
+    "WriteCaseReportd",
     "atomic_output",
+    "case_name",
+    "case_output_path",
     "case_report",
+    "input_datalist",
     "save_overlay_png",
     "write_json_atomic",
 ]

@@ -1,0 +1,25 @@
+"""What ignite and MONAI's SupervisedTrainer lack: the paper's losses, the stage order, checkpoint wiring."""
+
+from .handlers import LoadPretrainedEncoder, TrainerCheckpoint
+from .losses import HybridLoss, WeightedCrossEntropyLoss
+from .stages import (
+    STAGE_ORDER,
+    init_checkpoint,
+    latest_checkpoint,
+    require_file,
+    run_training,
+    stage_checkpoint_dir,
+)
+
+__all__ = [
+    "STAGE_ORDER",
+    "HybridLoss",
+    "LoadPretrainedEncoder",
+    "TrainerCheckpoint",
+    "WeightedCrossEntropyLoss",
+    "init_checkpoint",
+    "latest_checkpoint",
+    "require_file",
+    "run_training",
+    "stage_checkpoint_dir",
+]

@@ -1,0 +1,65 @@
+"""Losses of the paper: weighted cross-entropy (eq. 5) and the joint loss λ·L(y, ŷ2d′) + L(y, ŷH) (eq. 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from monai.losses import DeepSupervisionLoss
+from torch import nn
+
+__all__ = ["HybridLoss", "WeightedCrossEntropyLoss"]
+
+
+class WeightedCrossEntropyLoss(nn.Module):
+    """Eq. (5) of Li et al.: ``L = -1/N Σ_i Σ_c w_c y_i^c log ŷ_i^c``.
+
+    Unlike ``nn.CrossEntropyLoss(weight=...)``, which divides by the sum of the voxels' weights, this divides
+    by the number of voxels N, as the paper's equation and the released Keras code do
+    (``-mean(concat([0.78·log p_bg, 0.65·log p_liver, 8.57·log p_tumor]))``).
+
+    Args:
+        class_weights: one weight per class (background, liver, tumor); the paper's code uses 0.78, 0.65, 8.57.
+            ``None`` gives plain cross-entropy.
+
+    Shapes: ``input`` logits ``(B, C, *spatial)``; ``target`` class indices ``(B, 1, *spatial)`` or
+    ``(B, *spatial)`` (any integer or float dtype holding whole numbers).
+    """
+
+    def __init__(self, class_weights: Sequence[float] | None = None) -> None:
+        super().__init__()
+        weights = None if class_weights is None else torch.as_tensor(list(class_weights), dtype=torch.float32)
+        self.register_buffer("class_weights", weights, persistent=False)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if target.dim() == input.dim():
+            if target.shape[1] != 1:
+                raise ValueError(f"target must have one channel of class indices, got shape {tuple(target.shape)}")
+            target = target[:, 0]
+        target = target.long()
+        if self.class_weights is not None and self.class_weights.numel() != input.shape[1]:
+            raise ValueError(f"{self.class_weights.numel()} class weights for {input.shape[1]} output channels")
+        per_voxel = nn.functional.cross_entropy(input.float(), target, reduction="none")
+        if self.class_weights is not None:
+            per_voxel = per_voxel * self.class_weights.to(per_voxel.device)[target]
+        return per_voxel.mean()
+
+
+class HybridLoss(nn.Module):
+    """Eq. (6): ``L_total = λ·L(y, ŷ2d′) + L(y, ŷH)`` with λ = 0.5, on MONAI's ``DeepSupervisionLoss``.
+
+    ``HDenseUNet`` in joint training returns ``(B, 2, C, *spatial)``: index 0 the fused (HFF) logits, index 1 the
+    2D branch's logits mapped back to the volume (like DynUNet's deep supervision output). Any other network
+    output ``(B, C, *spatial)`` gets the plain loss, so one loss serves every training stage.
+    """
+
+    def __init__(self, loss: nn.Module, lambda_2d: float = 0.5) -> None:
+        super().__init__()
+        self.loss = loss
+        self.lambda_2d = lambda_2d
+        self.supervision = DeepSupervisionLoss(loss, weights=[1.0, lambda_2d])
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if input.dim() == target.dim() + 1:
+            return self.supervision(list(torch.unbind(input, dim=1)), target)
+        return self.loss(input, target)

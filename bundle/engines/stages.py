@@ -1,0 +1,111 @@
+"""The order of the training stages and how weights pass between them.
+
+Li et al. (section III-C-2) train in stages; the released code never said in which order or how weights pass
+on. Here every stage trains part of ONE module, :class:`~bundle.networks.cascade.LiverTumorCascade`, and
+starts from the whole state dict the previous stage saved:
+
+====== ========================================================= ======================== =====================
+stage  trains                                                    starts from              writes
+====== ========================================================= ======================== =====================
+coarse coarse liver network, volumes resampled to 0.69×0.69×1 mm random init              ``<ckpt_dir>/coarse``
+2d     2D DenseUNet-167 on 3-slice stacks in the liver ROI       ``<ckpt_dir>/coarse``    ``<ckpt_dir>/2d``
+hybrid 3D DenseUNet-65 + HFF, 2D branch frozen                   ``<ckpt_dir>/2d``        ``<ckpt_dir>/hybrid``
+joint  everything, loss λ·L(y, ŷ2d′) + L(y, ŷH), λ = 0.5         ``<ckpt_dir>/hybrid``    ``<ckpt_dir>`` (final)
+====== ========================================================= ======================== =====================
+
+Each stage keeps its best model (validation key metric) as ``model.pt`` in its folder; the joint stage writes
+``<ckpt_dir>/model.pt``, the file inference, MONAI Label and the model zoo load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from ignite.engine import Engine
+
+__all__ = [
+    "STAGE_ORDER",
+    "init_checkpoint",
+    "latest_checkpoint",
+    "run_training",
+    "stage_checkpoint_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+STAGE_ORDER = ("coarse", "2d", "hybrid", "joint")
+
+
+def _check(stage: str) -> None:
+    if stage not in STAGE_ORDER:
+        raise ValueError(f"unknown stage {stage!r}: choose one of {STAGE_ORDER} or 'all'")
+
+
+def stage_checkpoint_dir(ckpt_dir: str, stage: str) -> str:
+    """Where ``stage`` writes its checkpoints: ``<ckpt_dir>/<stage>``, or ``<ckpt_dir>`` for the final stage."""
+    _check(stage)
+    return str(ckpt_dir) if stage == STAGE_ORDER[-1] else os.path.join(str(ckpt_dir), stage)
+
+
+def init_checkpoint(ckpt_dir: str, stage: str) -> str | None:
+    """The best model of the stage before ``stage`` (``None`` for the first stage)."""
+    _check(stage)
+    index = STAGE_ORDER.index(stage)
+    if index == 0:
+        return None
+    return os.path.join(stage_checkpoint_dir(ckpt_dir, STAGE_ORDER[index - 1]), "model.pt")
+
+
+def require_file(path: str | None, what: str) -> str | None:
+    """``path`` if it exists (or is ``None``), else a ``FileNotFoundError`` that says which stage to run first."""
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"{what} not found: {path}. Run the previous stage first (see docs/README.md).")
+    return path
+
+
+def latest_checkpoint(folder: str) -> str | None:
+    """The newest resumable checkpoint ``checkpoint_epoch=N.pt`` / ``checkpoint_iteration=N.pt`` in ``folder``."""
+    pattern = re.compile(r"checkpoint_(?:epoch|iteration)=(\d+)\.pt$")
+    found = [(int(m.group(1)), p) for p in Path(folder).glob("checkpoint_*.pt") if (m := pattern.search(p.name))]
+    return str(max(found)[1]) if found else None
+
+
+def run_training(stage: str, trainer: Engine) -> None:
+    """Run one stage, or with ``stage="all"`` every stage in order, each in a fresh ``monai.bundle run`` process.
+
+    ``"all"`` re-runs the command line that started this process once per stage with ``--stage <name>``, so every
+    other override (dataset, network size, epochs, tracking) reaches every stage, and memory is released between
+    stages. It therefore needs the ``python -m monai.bundle run ...`` command line.
+    """
+    if stage != "all":
+        _check(stage)
+        trainer.run()
+        return
+    main = Path(sys.argv[0]).as_posix() if sys.argv else ""
+    if not main.endswith("monai/bundle/__main__.py"):
+        raise RuntimeError(
+            "stage 'all' runs from the command line (python -m monai.bundle run --config_file configs/train.yaml "
+            "--stage all ...); from Python, run the stages in order: " + ", ".join(STAGE_ORDER)
+        )
+    args = _without_stage(sys.argv[1:])
+    for name in STAGE_ORDER:
+        logger.info("=== training stage %s (%d of %d) ===", name, STAGE_ORDER.index(name) + 1, len(STAGE_ORDER))
+        subprocess.run([sys.executable, "-m", "monai.bundle", *args, "--stage", name], check=True)
+
+
+def _without_stage(args: list[str]) -> list[str]:
+    """Command-line arguments without ``--stage X`` / ``--stage=X``."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--stage":
+            skip = True
+        elif not arg.startswith("--stage="):
+            out.append(arg)
+    return out

@@ -1,0 +1,67 @@
+"""What ``--input`` may be: one CT file, a DICOM series folder, a folder of cases, or a datalist JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+__all__ = ["IMAGE_SUFFIXES", "case_name", "input_datalist"]
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+_LABEL_NAME = re.compile(r"^(segmentation-\d+|.*_seg|.*_label)$")
+
+
+def case_name(path: str | Path) -> str:
+    """The case's name: the file name without its image suffix, or the DICOM folder's name.
+
+    ``volume-3.nii.gz`` → ``volume-3``; ``/data/patient7/`` (a DICOM series) → ``patient7``. Only the last path
+    component is used, so an output path built from it can never leave the output folder.
+    """
+    name = Path(path).name
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return name or "case"
+
+
+def _is_dicom_folder(folder: Path) -> bool:
+    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    return bool(files) and all(p.suffix.lower() in ("", ".dcm", ".ima") for p in files)
+
+
+def _is_image(path: Path) -> bool:
+    lower = path.name.lower()
+    return path.is_file() and lower.endswith(IMAGE_SUFFIXES) and not _LABEL_NAME.match(case_name(path))
+
+
+def input_datalist(source: str | Path) -> list[dict[str, str]]:
+    """``[{"image": path}, ...]`` for a file, a DICOM folder, a folder of cases (labels skipped) or a JSON datalist.
+
+    A JSON datalist is MSD style (``{"test": [...]}``, ``{"testing": [...]}``, ``{"validation": [...]}``) or a
+    plain list; entries are paths or ``{"image": path}`` dicts, relative to the JSON's folder.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"input not found: {path}")
+    if path.is_file() and path.suffix.lower() == ".json":
+        content = json.loads(path.read_text())
+        if isinstance(content, dict):
+            for key in ("test", "testing", "validation", "training"):
+                if key in content:
+                    content = content[key]
+                    break
+            else:
+                raise ValueError(f"{path}: no 'test', 'testing', 'validation' or 'training' list")
+        items = [entry["image"] if isinstance(entry, dict) else entry for entry in content]
+        return [{"image": str(p if Path(p).is_absolute() else path.parent / p)} for p in items]
+    if path.is_file():
+        return [{"image": str(path)}]
+    if _is_dicom_folder(path):
+        return [{"image": str(path)}]
+    cases = sorted(p for p in path.iterdir() if _is_image(p) or (p.is_dir() and _is_dicom_folder(p)))
+    if not cases:
+        raise ValueError(f"{path}: no CT images ({', '.join(IMAGE_SUFFIXES)}) or DICOM series folders found")
+    return [{"image": str(p)} for p in cases]

@@ -1,0 +1,183 @@
+"""The whole cascade as ONE module: coarse liver network → liver ROI → H-DenseUNet → probabilities on the volume.
+
+MONAI Label and the model zoo drive a bundle only through ``network_def``, ``preprocessing``, ``inferer``,
+``postprocessing`` and ``models/model.pt``; so the cascade of Li et al. (Fig. 2: a coarse liver network finds the
+liver, H-DenseUNet segments liver and tumor inside its ROI) lives in one ``nn.Module`` with one state dict
+(``coarse.*`` and ``fine.*``). The training stages train parts of this same module, so weights pass from one
+stage to the next by loading the previous stage's ``model.pt`` whole.
+
+``stage`` decides what ``forward`` does:
+
+- ``"coarse"``: ``coarse(x)``, 2-class logits (background, liver) on patches resampled to the coarse spacing;
+- ``"2d"``, ``"hybrid"``, ``"joint"``: ``fine(x)`` with H-DenseUNet in that mode, on liver-ROI patches at the
+  original resolution (see :class:`~bundle.networks.hdenseunet.HDenseUNet`);
+- ``"cascade"`` (inference): a whole volume in, the paper's inference scheme (section III-C-3) inside: coarse
+  liver mask on the volume resampled to ``coarse_spacing`` → largest connected component → bounding box plus
+  ``roi_margin_mm`` → H-DenseUNet over the ROI in sliding windows (Gaussian blending) → probabilities pasted
+  back into the full volume (background outside the ROI). It returns log-probabilities, so the usual
+  ``softmax`` of the post-processing gives the probabilities back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.data import MetaTensor
+from monai.inferers import SlidingWindowInferer
+from monai.transforms.utils import get_largest_connected_component_mask
+from monai.utils import convert_to_dst_type
+from torch import nn
+
+from .coarse_liver import CoarseLiverNet
+from .hdenseunet import HDenseUNet
+
+__all__ = ["STAGES", "LiverTumorCascade"]
+
+STAGES = ("coarse", "2d", "hybrid", "joint")
+
+
+class LiverTumorCascade(nn.Module):
+    """Coarse liver network and H-DenseUNet behind one ``forward``.
+
+    Args:
+        size: ``"paper"`` or ``"small"``: the preset of both networks (ignored for a network passed in).
+        stage: ``"coarse"``, ``"2d"``, ``"hybrid"``, ``"joint"`` (training) or ``"cascade"`` (inference).
+        coarse: the coarse liver network (default :class:`CoarseLiverNet` of ``size``), 2 output channels.
+        fine: the liver/tumor network (default :class:`HDenseUNet` of ``size``), 3 output channels.
+        coarse_spacing: voxel size in mm (x, y, z, RAS) the coarse network works at (paper: 0.69 × 0.69 × 1.0).
+        roi_margin_mm: margin added around the coarse liver box, in mm per axis.
+        patch_size: sliding-window size in voxels for both networks at inference (paper: 224 × 224 × 12).
+        overlap: sliding-window overlap of the H-DenseUNet windows.
+        sw_batch_size: windows per forward pass.
+        liver_threshold: coarse liver probability above which a voxel seeds the ROI.
+        default_spacing: spacing in mm used when the input carries no affine (a plain tensor).
+        memory_efficient, freeze_bn: passed to the default :class:`HDenseUNet`.
+    """
+
+    def __init__(
+        self,
+        size: str = "paper",
+        stage: str = "cascade",
+        coarse: nn.Module | None = None,
+        fine: nn.Module | None = None,
+        coarse_spacing: Sequence[float] = (0.69, 0.69, 1.0),
+        roi_margin_mm: Sequence[float] = (10.0, 10.0, 5.0),
+        patch_size: Sequence[int] = (224, 224, 12),
+        overlap: float = 0.25,
+        sw_batch_size: int = 1,
+        liver_threshold: float = 0.5,
+        default_spacing: Sequence[float] = (1.0, 1.0, 1.0),
+        memory_efficient: bool = False,
+        freeze_bn: bool = False,
+    ) -> None:
+        super().__init__()
+        self.coarse = coarse if coarse is not None else CoarseLiverNet(in_channels=1, out_channels=2, size=size)
+        self.fine = (
+            fine
+            if fine is not None
+            else HDenseUNet(
+                in_channels=1, out_channels=3, size=size, memory_efficient=memory_efficient, freeze_bn=freeze_bn
+            )
+        )
+        self.coarse_spacing = tuple(float(s) for s in coarse_spacing)
+        self.roi_margin_mm = tuple(float(m) for m in roi_margin_mm)
+        self.patch_size = tuple(int(p) for p in patch_size)
+        self.overlap = float(overlap)
+        self.sw_batch_size = int(sw_batch_size)
+        self.liver_threshold = float(liver_threshold)
+        self.default_spacing = tuple(float(s) for s in default_spacing)
+        self.stage = "cascade"
+        self.set_stage(stage)
+
+    def set_stage(self, stage: str) -> LiverTumorCascade:
+        """Select what ``forward`` does and which parameters train (the others get ``requires_grad=False``)."""
+        if stage not in (*STAGES, "cascade"):
+            raise ValueError(f"stage must be one of {(*STAGES, 'cascade')}, got {stage!r}")
+        self.stage = stage
+        self.coarse.requires_grad_(stage == "coarse")
+        if stage in ("2d", "hybrid", "joint"):
+            self.fine.set_mode(stage)  # sets requires_grad per branch (2D branch frozen in "hybrid")
+        else:
+            self.fine.set_mode("joint")  # inference runs the full H-DenseUNet
+            self.fine.requires_grad_(False)  # after set_mode, which resets requires_grad
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The parameters the current stage trains (give these to the optimizer)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, H, W, D)`` HU-windowed image in [0, 1], RAS.
+
+        Training stages: logits ``(N, 2, H, W, D)`` (coarse) or H-DenseUNet's output (see its ``forward``).
+        ``"cascade"``: log-probabilities ``(N, 3, H, W, D)`` of background, liver, tumor on the input's grid.
+        """
+        if self.stage == "coarse":
+            return self.coarse(x)
+        if self.stage != "cascade":
+            return self.fine(x)
+        spacings = _spacings(x, len(x), self.default_spacing)
+        plain = x.as_tensor() if isinstance(x, MetaTensor) else x
+        out = torch.cat([self.segment_volume(plain[i : i + 1], spacings[i]) for i in range(len(plain))])
+        # keep the input's metadata (affine, applied transforms) so that Invertd can map the output back
+        return convert_to_dst_type(out, x, device=out.device)[0] if isinstance(x, MetaTensor) else out
+
+    @torch.no_grad()
+    def segment_volume(self, image: torch.Tensor, spacing: Sequence[float]) -> torch.Tensor:
+        """The inference scheme on one volume ``(1, 1, H, W, D)`` of voxel size ``spacing`` (mm) → log-probs."""
+        liver = self.coarse_liver_mask(image, spacing)
+        box = self.liver_box(liver, spacing)
+        roi = image[(..., *[slice(lo, hi) for lo, hi in box])]
+        inferer = SlidingWindowInferer(
+            roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=self.overlap, mode="gaussian"
+        )
+        probs_roi = torch.softmax(inferer(roi, self.fine), dim=1)
+        probs = torch.zeros((1, probs_roi.shape[1], *image.shape[2:]), dtype=probs_roi.dtype, device=image.device)
+        probs[:, 0] = 1.0  # background outside the ROI
+        probs[(slice(None), slice(None), *[slice(lo, hi) for lo, hi in box])] = probs_roi
+        return torch.log(probs.clamp_min(1e-6))
+
+    def coarse_liver_mask(self, image: torch.Tensor, spacing: Sequence[float]) -> torch.Tensor:
+        """Boolean liver mask ``(H, W, D)`` from the coarse network run at ``coarse_spacing``; largest component."""
+        size = image.shape[2:]
+        coarse_size = [max(1, round(n * s / c)) for n, s, c in zip(size, spacing, self.coarse_spacing)]
+        resampled = F.interpolate(image, size=coarse_size, mode="trilinear", align_corners=False)
+        inferer = SlidingWindowInferer(roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=0.0)
+        liver_prob = torch.softmax(inferer(resampled, self.coarse), dim=1)[:, 1:2]
+        liver_prob = F.interpolate(liver_prob, size=list(size), mode="trilinear", align_corners=False)
+        mask = liver_prob[0] >= self.liver_threshold
+        if not mask.any():
+            return mask[0]
+        return get_largest_connected_component_mask(mask)[0].bool()
+
+    def liver_box(self, liver: torch.Tensor, spacing: Sequence[float]) -> list[tuple[int, int]]:
+        """``[(start, end)]`` per axis: the liver's bounding box plus the margin, at least ``patch_size`` wide
+        where the volume allows, clipped to the volume. An empty mask gives the whole volume."""
+        shape = liver.shape
+        if not liver.any():
+            return [(0, n) for n in shape]
+        box = []
+        nonzero = torch.nonzero(liver)
+        for axis, n in enumerate(shape):
+            margin = int(np.ceil(self.roi_margin_mm[axis] / spacing[axis]))
+            lo = int(nonzero[:, axis].min()) - margin
+            hi = int(nonzero[:, axis].max()) + 1 + margin
+            short = self.patch_size[axis] - (hi - lo)
+            if short > 0:
+                lo -= short // 2
+                hi += short - short // 2
+            lo, hi = max(lo, 0), min(hi, n)
+            box.append((lo, hi))
+        return box
+
+
+def _spacings(x: torch.Tensor, batch: int, default: Sequence[float]) -> list[tuple[float, ...]]:
+    """Voxel sizes in mm of each volume of a batch: from the MetaTensor affine, else ``default``."""
+    if isinstance(x, MetaTensor):
+        affine = x.affine
+        affines = affine if affine.dim() == 3 else affine.unsqueeze(0).expand(batch, -1, -1)
+        return [tuple(float(v) for v in torch.linalg.norm(a[:3, :3].double(), dim=0)) for a in affines]
+    return [tuple(default)] * batch
