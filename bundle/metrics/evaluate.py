@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 AFFINE_ATOL = 1e-3
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _LITS_REFERENCE = re.compile(r"^(.*)segmentation-(\d+)$")
+_LITS_VOLUME = re.compile(r"^(.*?)volume-(\d+)$")
 TABLE_COLUMNS = (
     ("liver_dice", "liver Dice"),
     ("liver_assd", "liver ASSD mm"),
@@ -91,11 +92,18 @@ def _add(found: dict[str, Path], name: str | None, path: Path, kind: str) -> Non
 
 
 def find_references(label_dir: str | os.PathLike) -> dict[str, Path]:
-    """``{case: path}`` of the NIfTI label files directly inside ``label_dir``."""
+    """``{case: path}`` of the NIfTI label files directly inside ``label_dir``.
+
+    In a LiTS folder (one holding ``segmentation-N`` files) the CT volumes ``volume-N`` beside them are skipped,
+    so a LiTS training folder can be given as it is.
+    """
     found: dict[str, Path] = {}
-    for path in sorted(Path(label_dir).iterdir()):
-        if path.is_file():
-            _add(found, case_name(path.name), path, "reference")
+    paths = [p for p in sorted(Path(label_dir).iterdir()) if p.is_file()]
+    lits = any(_LITS_REFERENCE.match(_strip_nifti(p.name) or "") for p in paths)
+    for path in paths:
+        if lits and _LITS_VOLUME.match(_strip_nifti(path.name) or ""):
+            continue
+        _add(found, case_name(path.name), path, "reference")
     return found
 
 

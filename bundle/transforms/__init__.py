@@ -4,6 +4,7 @@ from .io import CT_READERS, load_ct_transforms
 from .liver_roi import LiverROI, LiverROId
 from .slice_stack_transforms import SliceStacks, SliceStacksd, is_slice_stack
 from .slice_stacks import slices_from_volume, volume_from_slices
+from .validation import ValidateCTd
 
 __all__ = [
     "CT_READERS",
@@ -11,6 +12,7 @@ __all__ = [
     "LiverROId",
     "SliceStacks",
     "SliceStacksd",
+    "ValidateCTd",
     "is_slice_stack",
     "load_ct_transforms",
     "slices_from_volume",
