@@ -21,22 +21,19 @@ from pathlib import Path
 from bundle.data import save_preview_png, write_phantom_dataset
 from bundle.metrics.evaluate import evaluate_folder, format_table
 
-__all__ = ["DEMO_SETTINGS", "run_demo"]
+__all__ = ["DEMO_INFERENCE", "run_demo"]
 
 logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-#: Overrides of configs/train.yaml and configs/inference.yaml for a CPU demo of a few minutes.
-DEMO_SETTINGS = {
-    "network_size": "small",
-    "patch_size": "[96,96,12]",
-    "num_workers": "0",
-}
+#: Overrides of configs/inference.yaml matching the networks that configs/demo.yaml trains.
+DEMO_INFERENCE = {"network_size": "small", "patch_size": "[96,96,12]", "num_workers": "0"}
 
 
-def _bundle_run(config: str, overrides: dict[str, str], log_path: Path) -> None:
-    """``python -m monai.bundle run --config_file configs/<config>`` with overrides; output to ``log_path``."""
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(REPO_ROOT / "configs" / config)]
+def _bundle_run(configs: list[str], overrides: dict[str, str], log_path: Path) -> None:
+    """``python -m monai.bundle run --config_file [configs/...]`` with overrides; output to ``log_path``."""
+    files = [str(REPO_ROOT / "configs" / name) for name in configs]
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(files)]
     command += ["--meta_file", str(REPO_ROOT / "configs" / "metadata.json")]
     for key, value in overrides.items():
         command += [f"--{key}", value]
@@ -65,7 +62,7 @@ def run_demo(
 
     logger.info("2/4 training: coarse -> 2d -> hybrid -> joint (log: %s)", out / "train.log")
     _bundle_run(
-        "train.yaml",
+        ["train.yaml", "demo.yaml"],
         {
             "bundle_root": str(out),
             "ckpt_dir": str(out / "models"),
@@ -77,7 +74,6 @@ def run_demo(
             "val_interval": str(epochs),
             "tracking": "mlflow",
             "experiment_name": "liver_tumor_demo",
-            **DEMO_SETTINGS,
         },
         out / "train.log",
     )
@@ -85,13 +81,13 @@ def run_demo(
 
     logger.info("3/4 inference on the held-out phantoms (log: %s)", out / "inference.log")
     _bundle_run(
-        "inference.yaml",
+        ["inference.yaml"],
         {
             "bundle_root": str(out),
             "input": str(heldout_dir),
             "output_dir": str(out / "predictions"),
             "ckpt_path": str(out / "model.pt"),
-            **DEMO_SETTINGS,
+            **DEMO_INFERENCE,
         },
         out / "inference.log",
     )

@@ -25,3 +25,13 @@ def real_data_dir() -> Path:
     if not REAL_DATA_DIR.is_dir():
         pytest.skip(f"real CT cases not found at {REAL_DATA_DIR}")
     return REAL_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def phantom_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four small CT phantoms in LiTS layout (volume-N / segmentation-N), shared by the slow tests."""
+    from bundle.data import write_phantom_dataset
+
+    folder = tmp_path_factory.mktemp("phantoms")
+    write_phantom_dataset(folder, 4, seed=7, size=64)
+    return folder

@@ -1,6 +1,6 @@
 """What ignite and MONAI's SupervisedTrainer lack: the paper's losses, the stage order, checkpoint wiring."""
 
-from .handlers import LoadPretrainedEncoder, TrainerCheckpoint
+from .handlers import LoadPretrainedEncoder, MLflowRunExtras, RandomStates, TrainerCheckpoint
 from .losses import HybridLoss, WeightedCrossEntropyLoss
 from .stages import (
     STAGE_ORDER,
@@ -15,6 +15,8 @@ __all__ = [
     "STAGE_ORDER",
     "HybridLoss",
     "LoadPretrainedEncoder",
+    "MLflowRunExtras",
+    "RandomStates",
     "TrainerCheckpoint",
     "WeightedCrossEntropyLoss",
     "init_checkpoint",
