@@ -43,7 +43,7 @@ def _bundle_run(configs: list[str], overrides: dict[str, str], log_path: Path) -
         result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         tail = "".join(log_path.read_text().splitlines(keepends=True)[-30:])
-        raise RuntimeError(f"{config} failed (exit {result.returncode}); see {log_path}:\n{tail}")
+        raise RuntimeError(f"{configs[0]} failed (exit {result.returncode}); see {log_path}:\n{tail}")
 
 
 def run_demo(

@@ -9,6 +9,7 @@ from .stages import (
     require_file,
     run_training,
     stage_checkpoint_dir,
+    stages_of,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "require_file",
     "run_training",
     "stage_checkpoint_dir",
+    "stages_of",
 ]

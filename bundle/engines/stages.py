@@ -14,7 +14,8 @@ joint  everything, loss λ·L(y, ŷ2d′) + L(y, ŷH), λ = 0.5         ``<ckpt_
 ====== ========================================================= ======================== =====================
 
 Each stage keeps its best model (validation key metric) as ``model.pt`` in its folder; the joint stage writes
-``<ckpt_dir>/model.pt``, the file inference, MONAI Label and the model zoo load.
+``<ckpt_dir>/model.pt``, the file inference, MONAI Label and the model zoo load. The other seed networks
+(``network_name`` other than ``hdenseunet``) have no 2d or hybrid stage: coarse, then joint.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "latest_checkpoint",
     "run_training",
     "stage_checkpoint_dir",
+    "stages_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -41,9 +43,16 @@ logger = logging.getLogger(__name__)
 STAGE_ORDER = ("coarse", "2d", "hybrid", "joint")
 
 
-def _check(stage: str) -> None:
-    if stage not in STAGE_ORDER:
-        raise ValueError(f"unknown stage {stage!r}: choose one of {STAGE_ORDER} or 'all'")
+def stages_of(network_name: str = "hdenseunet") -> tuple[str, ...]:
+    """The stages of a liver/tumor network, in training order."""
+    return STAGE_ORDER if network_name == "hdenseunet" else (STAGE_ORDER[0], STAGE_ORDER[-1])
+
+
+def _check(stage: str, network_name: str = "hdenseunet") -> None:
+    if stage not in stages_of(network_name):
+        raise ValueError(
+            f"unknown stage {stage!r} for {network_name}: choose one of {stages_of(network_name)} or 'all'"
+        )
 
 
 def stage_checkpoint_dir(ckpt_dir: str, stage: str) -> str:
@@ -52,13 +61,14 @@ def stage_checkpoint_dir(ckpt_dir: str, stage: str) -> str:
     return str(ckpt_dir) if stage == STAGE_ORDER[-1] else os.path.join(str(ckpt_dir), stage)
 
 
-def init_checkpoint(ckpt_dir: str, stage: str) -> str | None:
+def init_checkpoint(ckpt_dir: str, stage: str, network_name: str = "hdenseunet") -> str | None:
     """The best model of the stage before ``stage`` (``None`` for the first stage)."""
-    _check(stage)
-    index = STAGE_ORDER.index(stage)
+    _check(stage, network_name)
+    order = stages_of(network_name)
+    index = order.index(stage)
     if index == 0:
         return None
-    return os.path.join(stage_checkpoint_dir(ckpt_dir, STAGE_ORDER[index - 1]), "model.pt")
+    return os.path.join(stage_checkpoint_dir(ckpt_dir, order[index - 1]), "model.pt")
 
 
 def require_file(path: str | None, what: str) -> str | None:
@@ -75,7 +85,7 @@ def latest_checkpoint(folder: str) -> str | None:
     return str(max(found)[1]) if found else None
 
 
-def run_training(stage: str, trainer: Engine) -> None:
+def run_training(stage: str, trainer: Engine, network_name: str = "hdenseunet") -> None:
     """Run one stage, or with ``stage="all"`` every stage in order, each in a fresh ``monai.bundle run`` process.
 
     ``"all"`` re-runs the command line that started this process once per stage with ``--stage <name>``, so every
@@ -83,7 +93,7 @@ def run_training(stage: str, trainer: Engine) -> None:
     stages. It therefore needs the ``python -m monai.bundle run ...`` command line.
     """
     if stage != "all":
-        _check(stage)
+        _check(stage, network_name)
         trainer.run()
         return
     main = Path(sys.argv[0]).as_posix() if sys.argv else ""
@@ -93,8 +103,9 @@ def run_training(stage: str, trainer: Engine) -> None:
             "--stage all ...); from Python, run the stages in order: " + ", ".join(STAGE_ORDER)
         )
     args = _without_stage(sys.argv[1:])
-    for name in STAGE_ORDER:
-        logger.info("=== training stage %s (%d of %d) ===", name, STAGE_ORDER.index(name) + 1, len(STAGE_ORDER))
+    order = stages_of(network_name)
+    for name in order:
+        logger.info("=== training stage %s (%d of %d) ===", name, order.index(name) + 1, len(order))
         subprocess.run([sys.executable, "-m", "monai.bundle", *args, "--stage", name], check=True)
 
 

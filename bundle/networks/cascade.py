@@ -31,12 +31,27 @@ from monai.transforms.utils import get_largest_connected_component_mask
 from monai.utils import convert_to_dst_type
 from torch import nn
 
+from .ablation import DenseUNet2DOnly, DenseUNet3DOnly
+from .cascaded_resnet import CascadedResNet
 from .coarse_liver import CoarseLiverNet
+from .denseunet569 import DenseUNet569
 from .hdenseunet import HDenseUNet
+from .raunet import RAUNet3D
 
-__all__ = ["STAGES", "LiverTumorCascade"]
+__all__ = ["FINE_NETWORKS", "STAGES", "LiverTumorCascade"]
 
 STAGES = ("coarse", "2d", "hybrid", "joint")
+
+#: The liver/tumor networks selectable with ``network_name`` (``--network_name`` in the configs). Only H-DenseUNet
+#: has the 2d and hybrid stages; the others train in the coarse and joint stages.
+FINE_NETWORKS = {
+    "hdenseunet": HDenseUNet,
+    "denseunet569": DenseUNet569,
+    "raunet": RAUNet3D,
+    "cascaded_resnet": CascadedResNet,
+    "denseunet2d": DenseUNet2DOnly,  # ablation (Table II): 2D DenseUNet alone
+    "denseunet3d": DenseUNet3DOnly,  # ablation (Table II): 3D DenseUNet alone
+}
 
 
 class LiverTumorCascade(nn.Module):
@@ -44,6 +59,7 @@ class LiverTumorCascade(nn.Module):
 
     Args:
         size: ``"paper"`` or ``"small"``: the preset of both networks (ignored for a network passed in).
+        network_name: the liver/tumor network, a key of :data:`FINE_NETWORKS` (default H-DenseUNet).
         stage: ``"coarse"``, ``"2d"``, ``"hybrid"``, ``"joint"`` (training) or ``"cascade"`` (inference).
         coarse: the coarse liver network (default :class:`CoarseLiverNet` of ``size``), 2 output channels.
         fine: the liver/tumor network (default :class:`HDenseUNet` of ``size``), 3 output channels.
@@ -60,6 +76,7 @@ class LiverTumorCascade(nn.Module):
     def __init__(
         self,
         size: str = "paper",
+        network_name: str = "hdenseunet",
         stage: str = "cascade",
         coarse: nn.Module | None = None,
         fine: nn.Module | None = None,
@@ -75,13 +92,14 @@ class LiverTumorCascade(nn.Module):
     ) -> None:
         super().__init__()
         self.coarse = coarse if coarse is not None else CoarseLiverNet(in_channels=1, out_channels=2, size=size)
-        self.fine = (
-            fine
-            if fine is not None
-            else HDenseUNet(
-                in_channels=1, out_channels=3, size=size, memory_efficient=memory_efficient, freeze_bn=freeze_bn
+        if fine is None:
+            if network_name not in FINE_NETWORKS:
+                raise ValueError(f"network_name must be one of {sorted(FINE_NETWORKS)}, got {network_name!r}")
+            options = (
+                {"memory_efficient": memory_efficient, "freeze_bn": freeze_bn} if network_name == "hdenseunet" else {}
             )
-        )
+            fine = FINE_NETWORKS[network_name](in_channels=1, out_channels=3, size=size, **options)
+        self.fine = fine
         self.coarse_spacing = tuple(float(s) for s in coarse_spacing)
         self.roi_margin_mm = tuple(float(m) for m in roi_margin_mm)
         self.patch_size = tuple(int(p) for p in patch_size)
@@ -96,13 +114,19 @@ class LiverTumorCascade(nn.Module):
         """Select what ``forward`` does and which parameters train (the others get ``requires_grad=False``)."""
         if stage not in (*STAGES, "cascade"):
             raise ValueError(f"stage must be one of {(*STAGES, 'cascade')}, got {stage!r}")
+        staged = hasattr(self.fine, "set_mode")  # H-DenseUNet: 2d, hybrid and joint modes
+        if stage in ("2d", "hybrid") and not staged:
+            raise ValueError(
+                f"stage {stage!r} exists for H-DenseUNet only; "
+                f"train {type(self.fine).__name__} in the stages coarse and joint"
+            )
         self.stage = stage
         self.coarse.requires_grad_(stage == "coarse")
-        if stage in ("2d", "hybrid", "joint"):
-            self.fine.set_mode(stage)  # sets requires_grad per branch (2D branch frozen in "hybrid")
-        else:
-            self.fine.set_mode("joint")  # inference runs the full H-DenseUNet
-            self.fine.requires_grad_(False)  # after set_mode, which resets requires_grad
+        fine_stage = stage in ("2d", "hybrid", "joint")
+        if staged:  # set_mode sets requires_grad per branch (2D branch frozen in "hybrid"); inference runs "joint"
+            self.fine.set_mode(stage if fine_stage else "joint")
+        if not (staged and fine_stage):
+            self.fine.requires_grad_(stage == "joint")
         return self
 
     def trainable_parameters(self) -> list[nn.Parameter]:
