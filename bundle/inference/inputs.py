@@ -27,9 +27,18 @@ def case_name(path: str | Path) -> str:
     return name or "case"
 
 
+def _is_dicom_file(path: Path) -> bool:
+    """A DICOM Part 10 file: the magic ``DICM`` after its 128-byte preamble (file names say nothing)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
+
+
 def _is_dicom_folder(folder: Path) -> bool:
-    files = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-    return bool(files) and all(p.suffix.lower() in ("", ".dcm", ".ima") for p in files)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    return bool(files) and _is_dicom_file(files[0])
 
 
 def _is_image(path: Path) -> bool:
