@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONDONTWRITEBYTECODE := 1
+# UTF-8 whatever the locale (CI may have none): progress bars and docstrings are not ASCII
+export PYTHONUTF8 := 1
 
 .PHONY: setup demo test lint phantoms clean
 

@@ -47,7 +47,13 @@ def _bundle_run(configs: list[str], overrides: dict[str, str], log_path: Path) -
 
 
 def run_demo(
-    out: Path, num_cases: int = 8, num_heldout: int = 2, seed: int = 0, size: int = 128, epochs: int = 8
+    out: Path,
+    num_cases: int = 8,
+    num_heldout: int = 2,
+    seed: int = 0,
+    size: int = 128,
+    coarse_epochs: int = 30,
+    fine_epochs: int = 8,
 ) -> int:
     """Run the demo into ``out``; returns 0 on success (the process exit code)."""
     out = Path(out).resolve()
@@ -70,8 +76,8 @@ def run_demo(
             "dataset_dir": str(data_dir),
             "num_folds": "4",
             "stage": "all",
-            "epochs": str(epochs),
-            "val_interval": str(epochs),
+            "coarse_epochs": str(coarse_epochs),
+            "fine_epochs": str(fine_epochs),
             "tracking": "mlflow",
             "experiment_name": "liver_tumor_demo",
         },

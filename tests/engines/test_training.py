@@ -119,7 +119,13 @@ def test_the_training_entry_of_older_command_lines(tmp_path: Path, phantom_dir: 
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     command = [sys.executable, "-m", "monai.bundle", "run", "training", f"--config_file={TRAIN_CONFIGS}"]
     result = subprocess.run(
-        [*command, f"--meta_file={META}", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        [*command, f"--meta_file={META}", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (tmp_path / "models" / "coarse" / "model.pt").is_file()
