@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bundle.inference.batch import FAILURES_FILE, prepare_cases, raise_if_failures
 from bundle.inference.case_outputs import SaveCaseImaged, WriteCaseReportd, case_output_path
 from bundle.inference.inputs import case_name, input_datalist
 from bundle.inference.overlay import OverlayPanel, save_overlay_png
@@ -14,6 +15,7 @@ from bundle.inference.postprocessing import (
 from bundle.inference.report import atomic_output, case_report, write_json_atomic
 
 __all__ = [
+    "FAILURES_FILE",
     "LiverTumorCleanup",
     "LiverTumorCleanupd",
     "LiverTumorThreshold",
@@ -26,6 +28,8 @@ __all__ = [
     "case_output_path",
     "case_report",
     "input_datalist",
+    "prepare_cases",
+    "raise_if_failures",
     "save_overlay_png",
     "write_json_atomic",
 ]

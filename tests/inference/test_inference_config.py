@@ -11,11 +11,9 @@ import itk
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 from monai.bundle import ConfigWorkflow
 
 from bundle.data import make_phantom
-from bundle.networks import LiverTumorCascade
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -25,7 +23,7 @@ def _write_nifti(case, path: Path) -> None:
     nib.save(nib.Nifti1Image(case.image, case.affine), str(path))
 
 
-def run_inference(input_path: Path, out: Path, ckpt: Path, **extra) -> None:
+def run_inference(input_path: Path, out: Path, ckpt: Path, **extra) -> ConfigWorkflow:
     workflow = ConfigWorkflow(
         config_file=str(REPO / "configs" / "inference.yaml"),
         meta_file=str(REPO / "configs" / "metadata.json"),
@@ -41,15 +39,7 @@ def run_inference(input_path: Path, out: Path, ckpt: Path, **extra) -> None:
     workflow.initialize()
     workflow.run()
     workflow.finalize()
-
-
-@pytest.fixture(scope="module")
-def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small cascade with random weights: the grid does not depend on what the network learnt."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "model.pt"
-    torch.save(LiverTumorCascade(size="small").state_dict(), path)
-    return path
+    return workflow
 
 
 @pytest.fixture(scope="module")
