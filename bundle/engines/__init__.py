@@ -1,6 +1,7 @@
 """What ignite and MONAI's SupervisedTrainer lack: the paper's losses, the stage order, checkpoint wiring."""
 
-from .handlers import LoadPretrainedEncoder, MLflowRunExtras, RandomStates, TrainerCheckpoint
+from .checkpoints import AtomicCheckpointSaver, AtomicDiskSaver
+from .handlers import LoadPretrainedEncoder, MLflowRunExtras, RandomStates, TrainerCheckpoint, check_checkpoint
 from .losses import HybridLoss, WeightedCrossEntropyLoss
 from .stages import (
     STAGE_ORDER,
@@ -14,12 +15,15 @@ from .stages import (
 
 __all__ = [
     "STAGE_ORDER",
+    "AtomicCheckpointSaver",
+    "AtomicDiskSaver",
     "HybridLoss",
     "LoadPretrainedEncoder",
     "MLflowRunExtras",
     "RandomStates",
     "TrainerCheckpoint",
     "WeightedCrossEntropyLoss",
+    "check_checkpoint",
     "init_checkpoint",
     "latest_checkpoint",
     "require_file",

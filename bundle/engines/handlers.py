@@ -9,11 +9,12 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import torch
 from ignite.engine import Engine, Events
-from monai.handlers import CheckpointLoader, CheckpointSaver
+from monai.handlers import CheckpointLoader
 
+from .checkpoints import AtomicCheckpointSaver
 from .stages import latest_checkpoint
 
-__all__ = ["LoadPretrainedEncoder", "MLflowRunExtras", "RandomStates", "TrainerCheckpoint"]
+__all__ = ["LoadPretrainedEncoder", "MLflowRunExtras", "RandomStates", "TrainerCheckpoint", "check_checkpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +81,25 @@ def _numpy_tuple(state: Mapping) -> tuple:
     return ("MT19937", keys, int(state["pos"]), int(state["gauss"][0]), float(state["gauss"][1]))
 
 
+def check_checkpoint(path: str) -> None:
+    """Raise a ``RuntimeError`` naming ``path`` if it is not a readable checkpoint (truncated, corrupt, not torch).
+
+    Loads with ``weights_only=True``, as every loader of this bundle does: a checkpoint cannot run code.
+    """
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise RuntimeError(
+            f"checkpoint {path} is corrupt or truncated ({type(error).__name__}: {error}); delete it to resume "
+            "from an earlier one, or start the stage again without --resume"
+        ) from error
+
+
 class TrainerCheckpoint:
     """Save model, optimizer, LR scheduler and the trainer itself every epoch; optionally resume from the last save.
 
-    MONAI's ``CheckpointSaver``/``CheckpointLoader`` do the work; this class only adds the engine it is attached
-    to as ``"trainer"`` (a config cannot reference the trainer from inside the trainer's own handler list).
+    MONAI's ``CheckpointSaver`` (made atomic) and ``CheckpointLoader`` do the work; this class only adds the engine
+    it is attached to as ``"trainer"`` (a config cannot reference the trainer from inside its own handler list).
     Files are ``<save_dir>/checkpoint_epoch=N.pt``, one kept, written atomically (ignite's ``DiskSaver``). The random
     generators are saved too (:class:`RandomStates`), so a resumed run continues exactly as an uninterrupted one.
 
@@ -114,11 +129,12 @@ class TrainerCheckpoint:
             path = latest_checkpoint(self.save_dir)
             if path is None:
                 raise FileNotFoundError(f"--resume: no checkpoint_epoch=N.pt in {self.save_dir}")
+            check_checkpoint(path)
             logger.info("resuming from %s", path)
             CheckpointLoader(load_path=path, load_dict=objects, map_location=self.map_location).attach(engine)
-        CheckpointSaver(save_dir=self.save_dir, save_dict=objects, save_interval=1, epoch_level=True, n_saved=1).attach(
-            engine
-        )
+        AtomicCheckpointSaver(
+            save_dir=self.save_dir, save_dict=objects, save_interval=1, epoch_level=True, n_saved=1
+        ).attach(engine)
 
 
 class LoadPretrainedEncoder:
