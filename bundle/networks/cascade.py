@@ -31,6 +31,8 @@ from monai.transforms.utils import get_largest_connected_component_mask
 from monai.utils import convert_to_dst_type
 from torch import nn
 
+from bundle.inference.hybrid_inferer import HybridSlidingWindowInferer, whole_slice_inference
+
 from .ablation import DenseUNet2DOnly, DenseUNet3DOnly
 from .cascaded_resnet import CascadedResNet
 from .coarse_liver import CoarseLiverNet
@@ -71,6 +73,15 @@ class LiverTumorCascade(nn.Module):
         liver_threshold: coarse liver probability above which a voxel seeds the ROI.
         default_spacing: spacing in mm used when the input carries no affine (a plain tensor).
         memory_efficient, freeze_bn: passed to the default :class:`HDenseUNet`.
+        fast_inference: run the 2D networks once per slice, on whole slices, at inference: the coarse
+            :class:`CoarseLiverNet` over the whole resampled volume, H-DenseUNet through
+            :class:`~bundle.inference.hybrid_inferer.HybridSlidingWindowInferer` (2D branch once per ROI slice, 3D
+            branch and HFF in ``hybrid_window`` windows). ``False``: MONAI's ``SlidingWindowInferer`` with
+            ``patch_size`` windows for both, as other fine networks always use.
+        hybrid_window: H-DenseUNet's 3D windows with ``fast_inference`` (H, W, D voxels; 0 = the whole ROI along
+            that axis); ``None``: whole ROI planes, ``patch_size[2]`` slices deep.
+        hybrid_overlap: overlap of those 3D windows (fraction of the window); 0: they tile the ROI along D.
+        slice_batch: slices per 2D-network call with ``fast_inference``.
     """
 
     def __init__(
@@ -89,6 +100,10 @@ class LiverTumorCascade(nn.Module):
         default_spacing: Sequence[float] = (1.0, 1.0, 1.0),
         memory_efficient: bool = False,
         freeze_bn: bool = False,
+        fast_inference: bool = True,
+        hybrid_window: Sequence[int] | None = None,
+        hybrid_overlap: float = 0.0,
+        slice_batch: int = 8,
     ) -> None:
         super().__init__()
         self.coarse = coarse if coarse is not None else CoarseLiverNet(in_channels=1, out_channels=2, size=size)
@@ -107,6 +122,12 @@ class LiverTumorCascade(nn.Module):
         self.sw_batch_size = int(sw_batch_size)
         self.liver_threshold = float(liver_threshold)
         self.default_spacing = tuple(float(s) for s in default_spacing)
+        self.fast_inference = bool(fast_inference)
+        self.hybrid_window = (
+            (0, 0, self.patch_size[2]) if hybrid_window is None else tuple(int(w) for w in hybrid_window)
+        )
+        self.hybrid_overlap = float(hybrid_overlap)
+        self.slice_batch = int(slice_batch)
         self.stage = "cascade"
         self.set_stage(stage)
 
@@ -155,9 +176,14 @@ class LiverTumorCascade(nn.Module):
         liver = self.coarse_liver_mask(image, spacing)
         box = self.liver_box(liver, spacing)
         roi = image[(..., *[slice(lo, hi) for lo, hi in box])]
-        inferer = SlidingWindowInferer(
-            roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=self.overlap, mode="gaussian"
-        )
+        if self.fast_inference and isinstance(self.fine, HDenseUNet):  # 2D branch once per ROI slice
+            inferer = HybridSlidingWindowInferer(
+                roi_size=self.hybrid_window, overlap=self.hybrid_overlap, slice_batch=self.slice_batch, mode="gaussian"
+            )
+        else:
+            inferer = SlidingWindowInferer(
+                roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=self.overlap, mode="gaussian"
+            )
         probs_roi = torch.softmax(inferer(roi, self.fine), dim=1)
         probs = torch.zeros((1, probs_roi.shape[1], *image.shape[2:]), dtype=probs_roi.dtype, device=image.device)
         probs[:, 0] = 1.0  # background outside the ROI
@@ -169,8 +195,19 @@ class LiverTumorCascade(nn.Module):
         size = image.shape[2:]
         coarse_size = [max(1, round(n * s / c)) for n, s, c in zip(size, spacing, self.coarse_spacing)]
         resampled = F.interpolate(image, size=coarse_size, mode="trilinear", align_corners=False)
-        inferer = SlidingWindowInferer(roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=0.0)
-        liver_prob = torch.softmax(inferer(resampled, self.coarse), dim=1)[:, 1:2]
+        if self.fast_inference and isinstance(self.coarse, CoarseLiverNet):  # whole slices, each once
+            with torch.inference_mode():
+                logits = whole_slice_inference(
+                    self.coarse.unet,
+                    resampled,
+                    self.coarse.num_adjacent_slices,
+                    self.coarse.size_divisor,
+                    self.slice_batch,
+                )
+        else:
+            inferer = SlidingWindowInferer(roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=0.0)
+            logits = inferer(resampled, self.coarse)
+        liver_prob = torch.softmax(logits, dim=1)[:, 1:2]
         liver_prob = F.interpolate(liver_prob, size=list(size), mode="trilinear", align_corners=False)
         mask = liver_prob[0] >= self.liver_threshold
         if not mask.any():
