@@ -20,7 +20,8 @@ stage to the next by loading the previous stage's ``model.pt`` whole.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import combinations
 
 import numpy as np
 import torch
@@ -82,6 +83,10 @@ class LiverTumorCascade(nn.Module):
             that axis); ``None``: whole ROI planes, ``patch_size[2]`` slices deep.
         hybrid_overlap: overlap of those 3D windows (fraction of the window); 0: they tile the ROI along D.
         slice_batch: slices per 2D-network call with ``fast_inference``.
+        mirror_axes: test-time mirroring of the liver/tumor network: its probabilities are averaged over the ROI
+            as is and flipped along every combination of these spatial axes (0: x, 1: y, 2: z of the RAS image),
+            ``2 ** len(mirror_axes)`` passes. Default ``()``: none (the paper does not mirror at test time);
+            ``(0, 1)`` matches the training augmentation (mirroring in-plane).
     """
 
     def __init__(
@@ -104,6 +109,7 @@ class LiverTumorCascade(nn.Module):
         hybrid_window: Sequence[int] | None = None,
         hybrid_overlap: float = 0.0,
         slice_batch: int = 8,
+        mirror_axes: Sequence[int] = (),
     ) -> None:
         super().__init__()
         self.coarse = coarse if coarse is not None else CoarseLiverNet(in_channels=1, out_channels=2, size=size)
@@ -128,6 +134,9 @@ class LiverTumorCascade(nn.Module):
         )
         self.hybrid_overlap = float(hybrid_overlap)
         self.slice_batch = int(slice_batch)
+        self.mirror_axes = tuple(sorted({int(a) for a in mirror_axes}))
+        if any(a not in (0, 1, 2) for a in self.mirror_axes):
+            raise ValueError(f"mirror_axes must be spatial axes 0, 1, 2, got {tuple(mirror_axes)}")
         self.stage = "cascade"
         self.set_stage(stage)
 
@@ -184,11 +193,28 @@ class LiverTumorCascade(nn.Module):
             inferer = SlidingWindowInferer(
                 roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=self.overlap, mode="gaussian"
             )
-        probs_roi = torch.softmax(inferer(roi, self.fine), dim=1)
+        probs_roi = self.mirrored_probabilities(roi, inferer)
         probs = torch.zeros((1, probs_roi.shape[1], *image.shape[2:]), dtype=probs_roi.dtype, device=image.device)
         probs[:, 0] = 1.0  # background outside the ROI
         probs[(slice(None), slice(None), *[slice(lo, hi) for lo, hi in box])] = probs_roi
         return torch.log(probs.clamp_min(1e-6))
+
+    def mirrored_probabilities(self, roi: torch.Tensor, inferer: Callable) -> torch.Tensor:
+        """Softmax of the liver/tumor network over ``roi`` ``(1, 1, h, w, d)`` -> ``(1, 3, h, w, d)``, averaged over
+        every combination of flips along ``mirror_axes`` (each flipped result flipped back first)."""
+        flips = [
+            [2 + a for a in combo]
+            for n in range(len(self.mirror_axes) + 1)
+            for combo in combinations(self.mirror_axes, n)
+        ]
+        total: torch.Tensor | None = None
+        for dims in flips:
+            flipped = torch.flip(roi, dims) if dims else roi
+            probs = torch.softmax(inferer(flipped, self.fine), dim=1)
+            probs = torch.flip(probs, dims) if dims else probs
+            total = probs if total is None else total + probs
+        assert total is not None
+        return total / len(flips)
 
     def coarse_liver_mask(self, image: torch.Tensor, spacing: Sequence[float]) -> torch.Tensor:
         """Boolean liver mask ``(H, W, D)`` from the coarse network run at ``coarse_spacing``; largest component."""

@@ -123,3 +123,23 @@ def test_real_scanner_files_come_back_on_their_own_grid(
     seg = nib.load(str(tmp_path / "out" / "ts_ct_dicom" / "ts_ct_dicom_seg.nii.gz"))
     assert sorted(seg.shape) == sorted(label.shape) == [20, 512, 512]
     assert _world_corners(seg) == _world_corners(label)
+
+
+def test_probability_maps_and_test_time_mirroring_flags(
+    oriented_inputs: Path, random_checkpoint: Path, tmp_path: Path
+) -> None:
+    """save_probabilities writes 3 float channels on the input's grid that sum to 1; mirror_axes changes them."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(oriented_inputs / "phantom_LAS.nii.gz", folder)
+    maps = {}
+    for name, mirror in (("plain", []), ("mirrored", [0, 1])):
+        run_inference(folder, tmp_path / name, random_checkpoint, save_probabilities=True, mirror_axes=mirror)
+        source = nib.load(str(folder / "phantom_LAS.nii.gz"))
+        _assert_on_grid(tmp_path / name / "phantom_LAS" / "phantom_LAS_seg.nii.gz", source.shape, source.affine)
+        probs = nib.load(str(tmp_path / name / "phantom_LAS" / "phantom_LAS_probabilities.nii.gz"))
+        np.testing.assert_allclose(probs.affine, source.affine, atol=1e-3)
+        maps[name] = np.asanyarray(probs.dataobj)
+        assert maps[name].dtype == np.float32 and maps[name].shape == (*source.shape, 3)
+        np.testing.assert_allclose(maps[name].sum(-1), 1.0, atol=1e-3)
+    assert np.abs(maps["plain"] - maps["mirrored"]).max() > 1e-4
