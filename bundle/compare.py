@@ -4,8 +4,8 @@ Every network of :data:`~bundle.networks.cascade.FINE_NETWORKS` is trained with 
 (``configs/train.yaml`` + ``configs/demo.yaml``, one ``python -m monai.bundle run`` process per stage, one log file
 per run), then ``configs/inference.yaml`` segments held-out phantoms and the real labelled cases, and
 :func:`~bundle.metrics.evaluate.evaluate_folder` scores them. So the comparison uses exactly the bundle's
-transforms, engines, inference, post-processing and evaluation; only the network differs (and DenseUNet-569's
-class weights, which its paper states).
+transforms, engines, inference, post-processing and evaluation; only the network differs (and what its paper states
+differently: DenseUNet-569's class weights, RA-UNet's Dice loss).
 
 The coarse liver stage is the same for every network (same :class:`~bundle.networks.CoarseLiverNet`, data, seed
 and epochs), so it is trained ONCE and shared: :func:`share_coarse_weights` takes the ``coarse.*`` tensors of that
@@ -57,6 +57,7 @@ from bundle.networks import DENSEUNET569_CLASS_WEIGHTS, FINE_NETWORKS, LiverTumo
 
 __all__ = [
     "PAPER_CLASS_WEIGHTS",
+    "PAPER_LOSSES",
     "REAL_CASES",
     "TABLE_COLUMNS",
     "CompareSettings",
@@ -79,6 +80,8 @@ NETWORK_SIZE = "small"  # the preset configs/demo.yaml trains
 
 #: Class weights (background, liver, tumor) a network's own paper states; the others keep train.yaml's default.
 PAPER_CLASS_WEIGHTS: dict[str, tuple[float, ...]] = {"denseunet569": tuple(DENSEUNET569_CLASS_WEIGHTS)}
+#: train.yaml ``seg_loss`` of the networks whose paper trains with another loss than weighted cross-entropy
+PAPER_LOSSES: dict[str, str] = {"raunet": "dice"}
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,8 @@ def stage_overrides(settings: CompareSettings, network: str, stage: str) -> dict
     """Command-line overrides of train.yaml + demo.yaml for one training stage of ``network``.
 
     Every network gets the same data, fold, split seed, patch size and epochs; ``class_weights`` is set for the
-    liver/tumor stages of the networks in :data:`PAPER_CLASS_WEIGHTS` only.
+    liver/tumor stages of the networks in :data:`PAPER_CLASS_WEIGHTS` only, ``seg_loss`` for those in
+    :data:`PAPER_LOSSES` (RA-UNet: Dice).
     """
     run = settings.out / "runs" / network
     overrides = {
@@ -198,6 +202,8 @@ def stage_overrides(settings: CompareSettings, network: str, stage: str) -> dict
     }
     if stage != "coarse" and network in PAPER_CLASS_WEIGHTS:
         overrides["class_weights"] = _list(PAPER_CLASS_WEIGHTS[network])
+    if stage != "coarse" and network in PAPER_LOSSES:
+        overrides["seg_loss"] = PAPER_LOSSES[network]
     return overrides
 
 

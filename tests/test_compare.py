@@ -82,7 +82,7 @@ def test_table_from_fake_results(tmp_path: Path) -> None:
     assert format_markdown(rows, "cmd", [], []).count("\n|") == 4  # header, rule, two rows; no per-case table
 
 
-def test_overrides_are_the_same_for_every_network_but_the_papers_class_weights(tmp_path: Path) -> None:
+def test_overrides_are_the_same_for_every_network_but_the_papers_class_weights_and_loss(tmp_path: Path) -> None:
     settings = CompareSettings(out=tmp_path, fine_epochs=4, coarse_epochs=7, num_folds=3, fold=1, seed=5)
     shared = {"dataset_dir", "num_folds", "fold", "split_seed", "patch_size", "coarse_epochs", "fine_epochs"}
     seen = []
@@ -95,6 +95,7 @@ def test_overrides_are_the_same_for_every_network_but_the_papers_class_weights(t
             assert overrides["ckpt_dir"] == str(tmp_path / "runs" / network / "models")
             weights = overrides.get("class_weights")
             assert weights == ("[0.2,1.2,2.2]" if network == "denseunet569" and stage != "coarse" else None)
+            assert overrides.get("seg_loss") == ("dice" if network == "raunet" and stage != "coarse" else None)
     assert all(s == seen[0] for s in seen)
     assert seen[0] == {
         "dataset_dir": str(tmp_path / "data"),
