@@ -16,12 +16,17 @@ stage to the next by loading the previous stage's ``model.pt`` whole.
   ``roi_margin_mm`` → H-DenseUNet over the ROI in sliding windows (Gaussian blending) → probabilities pasted
   back into the full volume (background outside the ROI). It returns log-probabilities, so the usual
   ``softmax`` of the post-processing gives the probabilities back.
+
+Exported (``monai.bundle ckpt_export`` / ``onnx_export``), the data-dependent ROI search stays in Python: the
+exported ``forward`` is the liver/tumor network on one patch, ``coarse_logits`` the coarse liver network, and
+:meth:`LiverTumorCascade.from_torchscript` runs the whole cascade around an exported ``model.ts``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import torch
@@ -151,13 +156,27 @@ class LiverTumorCascade(nn.Module):
                 f"train {type(self.fine).__name__} in the stages coarse and joint"
             )
         self.stage = stage
-        self.coarse.requires_grad_(stage == "coarse")
+        _requires_grad(self.coarse, stage == "coarse")
         fine_stage = stage in ("2d", "hybrid", "joint")
         if staged:  # set_mode sets requires_grad per branch (2D branch frozen in "hybrid"); inference runs "joint"
             self.fine.set_mode(stage if fine_stage else "joint")
         if not (staged and fine_stage):
-            self.fine.requires_grad_(stage == "joint")
+            _requires_grad(self.fine, stage == "joint")
         return self
+
+    @classmethod
+    def from_torchscript(cls, module: torch.jit.ScriptModule, **kwargs: Any) -> LiverTumorCascade:
+        """The whole cascade around an exported ``models/model.ts`` (``torch.jit.load`` of ``ckpt_export``).
+
+        The exported module's ``coarse`` and ``fine`` TorchScript networks run inside this class's Python ROI logic
+        with the settings stored in the module (``coarse_spacing``, ``roi_margin_mm``, ``patch_size``, ``overlap``,
+        ``liver_threshold``, ...); ``kwargs`` override them. Both networks run in MONAI's ``SlidingWindowInferer``
+        (``patch_size`` windows), as ``LiverTumorCascade(fast_inference=False)`` does in eager mode.
+        """
+        names = ("coarse_spacing", "roi_margin_mm", "patch_size", "overlap", "sw_batch_size", "liver_threshold")
+        names += ("default_spacing", "mirror_axes")
+        settings = {name: getattr(module, name) for name in names if hasattr(module, name)}
+        return cls(coarse=module.coarse, fine=module.fine, stage="cascade", **{**settings, **kwargs}).eval()
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The parameters the current stage trains (give these to the optimizer)."""
@@ -167,12 +186,32 @@ class LiverTumorCascade(nn.Module):
         """``(N, 1, H, W, D)`` HU-windowed image in [0, 1], RAS.
 
         Training stages: logits ``(N, 2, H, W, D)`` (coarse) or H-DenseUNet's output (see its ``forward``).
-        ``"cascade"``: log-probabilities ``(N, 3, H, W, D)`` of background, liver, tumor on the input's grid.
+        ``"cascade"``: log-probabilities ``(N, 3, H, W, D)`` of background, liver, tumor on the input's grid, any
+        H, W, D >= 1 (:meth:`segment_volumes`).
+
+        Exported (``torch.jit.script``, ``torch.jit.trace``, ``torch.export`` / ONNX), ``"cascade"`` is the
+        liver/tumor network on one ROI patch: logits ``(N, 3, H, W, D)``, H-DenseUNet's fused output in eval
+        mode, H and W divisible by 32 and D by 4 (``fine.size_divisors``). The ROI search is Python and data
+        dependent; :meth:`from_torchscript` runs it around an exported module.
         """
         if self.stage == "coarse":
             return self.coarse(x)
-        if self.stage != "cascade":
-            return self.fine(x)
+        if self.stage == "cascade" and not torch.jit.is_scripting():
+            if not (torch.jit.is_tracing() or torch.compiler.is_exporting()):
+                return self.segment_volumes(x)
+        return self.fine(x)
+
+    @torch.jit.export
+    def coarse_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The coarse liver network, for exported modules: ``(N, 1, H, W, D)`` image resampled to
+        ``coarse_spacing`` -> logits ``(N, 2, H, W, D)`` (background, liver); H and W divisible by
+        ``coarse.size_divisor`` (16 paper, 8 small)."""
+        return self.coarse(x)
+
+    @torch.jit.unused
+    def segment_volumes(self, x: torch.Tensor) -> torch.Tensor:
+        """The inference scheme on a batch of whole volumes ``(N, 1, H, W, D)`` -> log-probabilities
+        ``(N, 3, H, W, D)``; voxel sizes from the MetaTensor affine, else ``default_spacing``."""
         spacings = _spacings(x, len(x), self.default_spacing)
         plain = x.as_tensor() if isinstance(x, MetaTensor) else x
         out = torch.cat([self.segment_volume(plain[i : i + 1], spacings[i]) for i in range(len(plain))])
@@ -259,6 +298,12 @@ class LiverTumorCascade(nn.Module):
             lo, hi = max(lo, 0), min(hi, n)
             box.append((lo, hi))
         return box
+
+
+def _requires_grad(module: nn.Module, flag: bool) -> None:
+    """``module.requires_grad_(flag)``, also for TorchScript modules (which lack ``requires_grad_``)."""
+    for p in module.parameters():
+        p.requires_grad_(flag)
 
 
 def _spacings(x: torch.Tensor, batch: int, default: Sequence[float]) -> list[tuple[float, ...]]:

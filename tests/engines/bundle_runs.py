@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,25 +31,48 @@ def train_overrides(root: Path, data: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
-def run_training_stage(
-    root: Path, data: Path, stage: str, tracking: str | None = None, stop_after_epoch: int | None = None, **extra: Any
+def run_workflow(
+    config_file: str | Sequence[str],
+    workflow_type: str,
+    before_run: Callable[[ConfigWorkflow], None] | None = None,
+    **overrides: Any,
 ) -> ConfigWorkflow:
-    """Run one stage of configs/train.yaml (+ configs/demo.yaml); returns the finished workflow.
+    """initialize → check_properties → run → finalize, as the model zoo's CI drives a bundle config.
 
-    ``stop_after_epoch``: end the run right after that epoch's checkpoint, as a job killed there would.
+    ``workflow_type``: ``"train"``, ``"eval"`` or ``"infer"`` (MONAI's TrainProperties / InferProperties).
+    Raises ``AssertionError`` naming the properties MONAI reports missing (or defined with a wrong ID).
+    ``before_run`` gets the initialized workflow, e.g. to add an event handler to its engine.
     """
     workflow = ConfigWorkflow(
-        config_file=TRAIN_CONFIGS,
-        meta_file=META,
-        logging_file=False,
-        workflow_type="train",
-        tracking=tracking,
-        **train_overrides(root, data, stage=stage, **extra),
+        config_file=config_file, meta_file=META, logging_file=False, workflow_type=workflow_type, **overrides
     )
     workflow.initialize()
-    if stop_after_epoch is not None:
-        trainer = workflow.parser.get_parsed_content("train#trainer")
-        trainer.add_event_handler(Events.EPOCH_COMPLETED(once=stop_after_epoch), lambda engine: engine.terminate())
+    missing = workflow.check_properties()
+    assert missing == [], f"{config_file} ({workflow_type}) lacks the bundle properties {missing}"
+    if before_run is not None:
+        before_run(workflow)
     workflow.run()
     workflow.finalize()
     return workflow
+
+
+def run_training_stage(
+    root: Path, data: Path, stage: str, tracking: str | None = None, stop_after_epoch: int | None = None, **extra: Any
+) -> ConfigWorkflow:
+    """Run one stage of configs/train.yaml (+ configs/demo.yaml) with :func:`run_workflow`; returns the finished
+    workflow.
+
+    ``stop_after_epoch``: end the run right after that epoch's checkpoint, as a job killed there would.
+    """
+
+    def stop_early(workflow: ConfigWorkflow) -> None:
+        trainer = workflow.parser.get_parsed_content("train#trainer")
+        trainer.add_event_handler(Events.EPOCH_COMPLETED(once=stop_after_epoch), lambda engine: engine.terminate())
+
+    return run_workflow(
+        TRAIN_CONFIGS,
+        "train",
+        before_run=stop_early if stop_after_epoch is not None else None,
+        tracking=tracking,
+        **train_overrides(root, data, stage=stage, **extra),
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 METADATA = REPO / "configs" / "metadata.json"
 SCHEMA = REPO / "tests" / "resources" / "meta_schema_20240725.json"
 
@@ -43,10 +43,14 @@ def test_pinned_versions_match_requirements(metadata: dict) -> None:
 
 
 def test_network_data_format(metadata: dict) -> None:
+    """network_def is the whole cascade: any volume in, log-probabilities on the same grid out (no patches);
+    tests/zoo/test_net_in_out.py runs it on odd shapes."""
     image = metadata["network_data_format"]["inputs"]["image"]
     pred = metadata["network_data_format"]["outputs"]["pred"]
-    assert (image["num_channels"], image["format"], image["spatial_shape"]) == (1, "hounsfield", [224, 224, 12])
-    assert pred["num_channels"] == 3
+    assert (image["num_channels"], image["format"], image["dtype"]) == (1, "hounsfield", "float32")
+    assert image["spatial_shape"] == pred["spatial_shape"] == ["*", "*", "*"]
+    assert image["is_patch_data"] is pred["is_patch_data"] is False
+    assert (pred["num_channels"], pred["dtype"]) == (3, "float32")
     assert pred["channel_def"] == {"0": "background", "1": "liver", "2": "tumor"}
 
 
