@@ -32,7 +32,6 @@ import json
 import logging
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -46,6 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bundle.perf.flops import FlopCounter, count_flops
+from bundle.perf.machine import best_times, machine_info, measure_peak
+from bundle.perf.report import format_table
 
 __all__ = ["MODELS", "build_model", "format_table", "machine_info", "measure_peak", "run_benchmark"]
 
@@ -70,65 +71,6 @@ MODELS = {
     "hdenseunet_small": ("hdenseunet", "small"),
 }
 QUICK_MODELS = ("hdenseunet_paper", "hdenseunet_small")
-
-
-# ---- machine ------------------------------------------------------------------------------------------------------
-def machine_info() -> dict:
-    """CPU model and flags, threads, memory, library versions, load average."""
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = set(fields.get("flags", "").split())
-    import monai
-
-    return {
-        "cpu_model": fields.get("model name", platform.processor() or "unknown"),
-        "cpu_flags": sorted(f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags),
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "mem_total_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "torch": torch.__version__,
-        "monai": monai.__version__,
-        "python": platform.python_version(),
-        "mkldnn": torch.backends.mkldnn.is_available(),
-        "loadavg": list(os.getloadavg()),
-    }
-
-
-def _best_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def measure_peak(reps: int = 5) -> dict:
-    """Best fp32 GFLOP/s of a 4096² matmul, a 3x3 conv2d (256→256, 8x56²) and a 3x3x3 conv3d (128→128, 56²x12),
-    each in the plain and the channels-last layout; ``peak`` is the maximum."""
-    torch.manual_seed(0)
-    result = {}
-    with torch.inference_mode():
-        a, b = torch.rand(4096, 4096), torch.rand(4096, 4096)
-        c = torch.empty(4096, 4096)
-        result["matmul_4096"] = 2 * 4096**3 / min(_best_time(lambda: torch.mm(a, b, out=c), reps)) / 1e9
-        for name, x, w in (
-            ("conv2d_3x3", torch.rand(8, 256, 56, 56), torch.rand(256, 256, 3, 3)),
-            ("conv3d_3x3x3", torch.rand(1, 128, 56, 56, 12), torch.rand(128, 128, 3, 3, 3)),
-        ):
-            conv = F.conv2d if x.dim() == 4 else F.conv3d
-            flop = 2 * x.numel() * w.shape[0] * math.prod(w.shape[2:])  # padding 1: output voxels = input voxels
-            best = 0.0
-            for layout in (torch.contiguous_format, torch.channels_last if x.dim() == 4 else torch.channels_last_3d):
-                xl, wl = x.contiguous(memory_format=layout), w.contiguous(memory_format=layout)
-                times = _best_time(lambda xl=xl, wl=wl, conv=conv: conv(xl, wl, padding=1), reps)
-                best = max(best, flop / min(times) / 1e9)
-            result[name] = best
-    result["peak"] = max(result.values())
-    return {k: round(v, 1) for k, v in result.items()}
 
 
 # ---- models -------------------------------------------------------------------------------------------------------
@@ -180,7 +122,7 @@ def _rss_mb() -> float:
 
 def _local_matmul() -> float:
     a = torch.rand(2048, 2048)
-    return round(2 * 2048**3 / min(_best_time(lambda: a @ a, 3)) / 1e9, 1)
+    return round(2 * 2048**3 / min(best_times(lambda: a @ a, 3)) / 1e9, 1)
 
 
 def _worker_forward(spec: dict) -> dict:
@@ -191,11 +133,11 @@ def _worker_forward(spec: dict) -> dict:
     fast = _optimized_forward(model)
     with torch.inference_mode():
         cpu = time.process_time()
-        times = _best_time(lambda: fast(x), spec["reps"], spec["warmup"])
+        times = best_times(lambda: fast(x), spec["reps"], spec["warmup"])
         cpu = (time.process_time() - cpu) / (spec["reps"] + spec["warmup"])  # per call, warm-up included
         result.update(forward_s=min(times), forward_s_max=max(times), forward_cpu_s=cpu)
         if spec.get("module"):
-            times = _best_time(lambda: model(x), spec["reps"], spec["warmup"])
+            times = best_times(lambda: model(x), spec["reps"], spec["warmup"])
             result.update(forward_module_s=min(times), forward_module_s_max=max(times))
     result["peak_rss_mb"] = round(_rss_mb())
     return result
@@ -221,7 +163,7 @@ def _worker_train(spec: dict) -> dict:
 
     if spec["model"].startswith("denseunet"):
         model.forward = lambda t, _forward=model.forward: _forward(t)[1]  # logits only
-    times = _best_time(step, spec["reps"], spec["warmup"])
+    times = best_times(step, spec["reps"], spec["warmup"])
     result.update(train_step_s=min(times), train_step_s_max=max(times), peak_rss_mb=round(_rss_mb()))
     return result
 
@@ -432,65 +374,3 @@ def _derive(result: dict) -> None:
         if key in base and key in ours:
             ratios[f"cases.phantom.{key}"] = ours[key] / base[key]
     result["hdenseunet_over_baseline"] = ratios
-
-
-# ---- table --------------------------------------------------------------------------------------------------------
-def _fmt(value: object, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
-def format_table(result: dict) -> str:
-    """Markdown tables of a :func:`run_benchmark` result."""
-    m = result["machine"]
-    peaks = result["peak_measurements"]
-    lines = [
-        f"{result['date']}: {m['cpu_model']} ({', '.join(m['cpu_flags'])}), {m['logical_cpus']} logical CPUs, "
-        f"{m['torch_threads']} torch threads, torch {m['torch']}, MONAI {m['monai']}; "
-        f"load average {m['loadavg'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end",
-        "",
-        "| peak (GFLOP/s) | matmul 4096² | conv2d 3x3 | conv3d 3x3x3 | peak |",
-        "|---|---|---|---|---|",
-    ]
-    for when, p in peaks.items():
-        lines.append(f"| {when} | {p['matmul_4096']} | {p['conv2d_3x3']} | {p['conv3d_3x3x3']} | {p['peak']} |")
-    lines += [
-        "",
-        f"Models, one 224x224x12 patch (2D nets: 12 slices), peak {result['peak_gflops']} GFLOP/s:",
-        "",
-        "| model | params (M) | GFLOP | forward (s) | GFLOP/s | of peak | module forward (s) | train step (s) "
-        "| train, memory-efficient (s) | RSS forward / train / mem-eff. (MB) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, e in result["models"].items():
-        lines.append(
-            f"| {name} | {e['params'] / 1e6:.1f} | {e['gflop_per_patch']:.1f} | {_fmt(e.get('forward_s'))} "
-            f"| {_fmt(e.get('forward_gflops'), 0)} | {_fmt(e.get('fraction_of_peak'))} "
-            f"| {_fmt(e.get('forward_module_s'))} | {_fmt(e.get('train_step_s'))} "
-            f"| {_fmt(e.get('train_step_s_memory_efficient'))} | {_fmt(e.get('peak_rss_mb'))} / "
-            f"{_fmt(e.get('train_peak_rss_mb'))} / {_fmt(e.get('train_peak_rss_mb_memory_efficient'))} |"
-        )
-    lines += [
-        "",
-        "| case / network | shape | ROI | seconds (coarse + fine) | GFLOP (coarse + fine) | fine / no-overlap min "
-        "| of peak | peak RSS (MB) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, e in result["cases"].items():
-        if "error" in e:
-            lines.append(f"| {name} | error: {e['error']} |")
-            continue
-        lines.append(
-            f"| {name} | {'x'.join(map(str, e['shape']))} | {'x'.join(map(str, e['roi']))} "
-            f"| {e['seconds']:.1f} ({e['coarse_s']:.1f} + {e['fine_s']:.1f}) "
-            f"| {e['gflop']:.0f} ({e['gflop_coarse']:.0f} + {e['gflop_fine']:.0f}) "
-            f"| {_fmt(e.get('fine_flop_ratio'))} | {e['fraction_of_peak']:.2f} | {e['peak_rss_mb']} |"
-        )
-    if result.get("hdenseunet_over_baseline"):
-        ratios = ", ".join(f"{k} {v:.2f}" for k, v in result["hdenseunet_over_baseline"].items())
-        lines += ["", f"H-DenseUNet (paper) / DynUNet baseline: {ratios}"]
-    lines.append(f"\nrun time {result['run_seconds']:.0f} s")
-    return "\n".join(lines)
