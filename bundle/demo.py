@@ -52,8 +52,8 @@ def run_demo(
     num_heldout: int = 2,
     seed: int = 0,
     size: int = 128,
-    coarse_epochs: int = 30,
-    fine_epochs: int = 8,
+    coarse_epochs: int = 15,
+    fine_epochs: int = 6,
 ) -> int:
     """Run the demo into ``out``; returns 0 on success (the process exit code)."""
     out = Path(out).resolve()
