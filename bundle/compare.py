@@ -82,6 +82,8 @@ NETWORK_SIZE = "small"  # the preset configs/demo.yaml trains
 PAPER_CLASS_WEIGHTS: dict[str, tuple[float, ...]] = {"denseunet569": tuple(DENSEUNET569_CLASS_WEIGHTS)}
 #: train.yaml ``seg_loss`` of the networks whose paper trains with another loss than weighted cross-entropy
 PAPER_LOSSES: dict[str, str] = {"raunet": "dice"}
+#: ``fine_epochs`` of a last stage that trains until the budget ends (``fill_budget``): never reached
+FILL_EPOCHS = 100_000
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class CompareSettings:
     coarse_epochs: int = 30
     fine_epochs: int = 6  # per stage after the coarse one
     budget_minutes: float = 20.0  # training wall-clock limit per network (stages after the shared coarse one); 0: none
+    fill_budget: bool = False  # every network's last stage trains until the budget ends (same CPU time for all)
     num_folds: int = 3
     fold: int = 0
     seed: int = 0  # phantoms and the datalist split
@@ -148,6 +151,8 @@ class CompareSettings:
         unknown = sorted(set(self.networks) - set(FINE_NETWORKS))
         if unknown or not self.networks:
             raise ValueError(f"networks must be among {sorted(FINE_NETWORKS)}, got {list(self.networks)}")
+        if self.fill_budget and self.budget_minutes <= 0:
+            raise ValueError("fill_budget needs a budget: budget_minutes > 0")
         unknown = sorted(set(self.real_cases) - {c.name for c in REAL_CASES})
         if unknown:
             raise ValueError(f"unknown real cases {unknown}; choose among {[c.name for c in REAL_CASES]}")
@@ -170,6 +175,8 @@ class CompareSettings:
             "--real-cases": ",".join(self.real_cases),
         }
         args = ["python", "scripts/compare.py", *(str(a) for pair in flags.items() for a in pair)]
+        if self.fill_budget:
+            args.append("--fill-budget")
         return shlex.join(args)
 
 
@@ -389,7 +396,7 @@ def network_row(
     row |= _dice_summary(real[0] if real else None, "real", tumor_cases)
     row["real_seconds_per_case"] = real[1] if real else nan
     failed = [c["case"] for r in (phantom, real) if r for c in r[0].cases if c["status"] != "ok"]
-    row["status"] = status if not failed or status != "ok" else f"scoring failed: {', '.join(failed)}"
+    row["status"] = f"scoring failed: {', '.join(failed)}" if failed and status.startswith("ok") else status
     return row
 
 
@@ -457,6 +464,7 @@ def _train_network(settings: CompareSettings, network: str, shared: _Shared) -> 
 
     Returns the wall-clock seconds and ``"ok"``, or, when the budget ends during the last stage after at least
     one epoch of it, ``"over budget: ..."`` with that epoch's model as the final model (a same-budget result).
+    With ``fill_budget`` the last stage runs until the budget ends, and the status is ``"ok: budget filled, ..."``.
 
     Raises:
         RuntimeError: a stage failed, or the budget ended before the last stage had finished an epoch.
@@ -469,6 +477,9 @@ def _train_network(settings: CompareSettings, network: str, shared: _Shared) -> 
     for stage in stages:
         logger.info("  %s: stage %s (log: %s)", network, stage, run / f"train_{stage}.log")
         overrides = stage_overrides(settings, network, stage)
+        filling = settings.fill_budget and stage == stages[-1]
+        if filling:
+            overrides["fine_epochs"] = str(FILL_EPOCHS)
         left = max(budget - spent, 1.0) if budget > 0 else None  # a budget of 0: no limit
         try:
             spent += _bundle_run(["train.yaml", "demo.yaml"], overrides, run / f"train_{stage}.log", left)
@@ -476,6 +487,8 @@ def _train_network(settings: CompareSettings, network: str, shared: _Shared) -> 
             epoch = adopt_last_epoch(run / "models") if stage == stages[-1] else None
             if epoch is None:
                 raise
+            if filling:
+                return budget, f"ok: budget filled, {stage} stage stopped after epoch {epoch}"
             return budget, f"over budget: {stage} stage stopped after epoch {epoch} of {settings.fine_epochs}"
     return spent, "ok"
 
@@ -515,6 +528,23 @@ def _case_rows(network: str, result: EvaluationResult, tumor_cases: set[str] | N
     return rows
 
 
+def _schedule(settings: CompareSettings) -> str:
+    """How the stages after the coarse one were trained, in words."""
+    if settings.fill_budget:
+        return (
+            f"the same wall-clock budget for every network, {settings.budget_minutes:g} min: H-DenseUNet's 2d and "
+            f"hybrid stages ({settings.fine_epochs} epochs each), then its joint stage, and the others' joint stage, "
+            "until the budget ends; each is scored with its last epoch (`train s` = the budget; the status gives "
+            "the epochs)."
+        )
+    return (
+        f"H-DenseUNet's 2d, hybrid and joint stages, the others' joint stage, {settings.fine_epochs} epochs each "
+        "(so H-DenseUNet trains 3× as many fine epochs). `train s` = those stages' wall-clock, at most "
+        f"{settings.budget_minutes:g} min per network (a network stopped by that budget during its last stage is "
+        "scored with its last epoch; the status says so)."
+    )
+
+
 def _context(settings: CompareSettings, shared: _Shared, started: datetime) -> list[str]:
     machine = f"{platform.machine()} {platform.processor() or ''}".strip()
     real = ", ".join(sorted(p.name.split(".")[0] for p in shared.real[0].iterdir())) if shared.real else "none"
@@ -530,10 +560,7 @@ def _context(settings: CompareSettings, shared: _Shared, started: datetime) -> l
         f"{'×'.join(map(str, settings.patch_size))}, same split and seed for every network.",
         "",
         f"Training: the coarse liver stage ({settings.coarse_epochs} epochs, {shared.coarse_seconds:.0f} s) ran once "
-        "and its weights start every network; then H-DenseUNet's 2d, hybrid and joint stages, the others' joint "
-        f"stage, {settings.fine_epochs} epochs each (so H-DenseUNet trains 3× as many fine epochs). `train s` = those "
-        f"stages' wall-clock, at most {settings.budget_minutes:g} min per network (a network stopped by that budget "
-        "during its last stage is scored with its last epoch; the status says so). Class weights: train.yaml's "
+        f"and its weights start every network; then {_schedule(settings)} Class weights: train.yaml's "
         f"[0.78,0.65,8.57], except {weights}.",
         "",
         "Dice: per case, then the mean over cases; `global` = 2·Σ|P∩R| / Σ(|P|+|R|) over the cases. Real tumor Dice "
@@ -569,4 +596,4 @@ def run_comparison(settings: CompareSettings) -> int:
         paths = write_tables(rows, out, command, _context(settings, shared, started), shared.case_rows, extra)
     logger.info("comparison finished in %.0f s: %s", time.perf_counter() - clock, paths["md"])
     print(paths["md"].read_text(encoding="utf-8"))
-    return 0 if all(row["status"] == "ok" for row in rows) else 1
+    return 0 if all(row["status"].startswith("ok") for row in rows) else 1

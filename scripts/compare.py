@@ -30,6 +30,9 @@ def main() -> int:
     parser.add_argument(
         "--budget-minutes", type=float, default=DEFAULTS.budget_minutes, help="training time limit per network"
     )
+    parser.add_argument(
+        "--fill-budget", action="store_true", help="every network's last stage trains until the budget ends"
+    )
     parser.add_argument("--num-folds", type=int, default=DEFAULTS.num_folds)
     parser.add_argument("--fold", type=int, default=DEFAULTS.fold, help="validation fold")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="phantoms and datalist split")
@@ -48,6 +51,7 @@ def main() -> int:
         coarse_epochs=args.coarse_epochs,
         fine_epochs=args.fine_epochs,
         budget_minutes=args.budget_minutes,
+        fill_budget=args.fill_budget,
         num_folds=args.num_folds,
         fold=args.fold,
         seed=args.seed,

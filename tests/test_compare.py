@@ -15,6 +15,8 @@ import torch
 from bundle.compare import (
     TABLE_COLUMNS,
     CompareSettings,
+    _Shared,
+    _train_network,
     adopt_last_epoch,
     format_markdown,
     inference_overrides,
@@ -133,3 +135,32 @@ def test_a_stopped_final_stage_leaves_its_last_epoch_as_the_model(tmp_path: Path
         torch.save({"model": state, "optimizer": {}, "trainer": {}}, tmp_path / f"checkpoint_epoch={epoch}.pt")
     assert adopt_last_epoch(tmp_path) == 10
     assert torch.equal(torch.load(tmp_path / "model.pt", weights_only=True)["w"], torch.full((2,), 10.0))
+
+
+@pytest.mark.slow
+def test_fill_budget_trains_the_last_stage_until_the_budget_ends(tmp_path: Path, phantom_dir: Path) -> None:
+    """--fill-budget: a real joint-stage run of the 3D DenseUNet is stopped by the budget (not by its epochs) and
+    its last finished epoch becomes models/model.pt."""
+    with pytest.raises(ValueError, match="needs a budget"):
+        CompareSettings(fill_budget=True, budget_minutes=0)
+    (tmp_path / "data").symlink_to(phantom_dir, target_is_directory=True)
+    settings = CompareSettings(
+        out=tmp_path,
+        networks=("denseunet3d",),
+        patch_size=(64, 64, 8),
+        num_folds=4,
+        budget_minutes=1.5,
+        fill_budget=True,
+    )
+    assert settings.command().endswith("--fill-budget")
+    torch.manual_seed(0)
+    torch.save(LiverTumorCascade(size="small", stage="coarse").state_dict(), tmp_path / "coarse.pt")
+    shared = _Shared(tmp_path / "coarse.pt", 0.0, tmp_path / "heldout", None)
+    seconds, status = _train_network(settings, "denseunet3d", shared)
+    assert seconds == 90.0
+    assert status.startswith("ok: budget filled, joint stage stopped after epoch "), status
+    models = tmp_path / "runs" / "denseunet3d" / "models"
+    epochs = int(status.rsplit(" ", 1)[1])
+    assert epochs >= 1 and (models / f"checkpoint_epoch={epochs}.pt").is_file()
+    net = LiverTumorCascade(size="small", network_name="denseunet3d", stage="joint")
+    net.load_state_dict(torch.load(models / "model.pt", weights_only=True), strict=True)
