@@ -52,10 +52,14 @@ def run_demo(
     num_heldout: int = 2,
     seed: int = 0,
     size: int = 128,
-    coarse_epochs: int = 15,
-    fine_epochs: int = 6,
+    coarse_epochs: int | None = None,
+    fine_epochs: int | None = None,
 ) -> int:
-    """Run the demo into ``out``; returns 0 on success (the process exit code)."""
+    """Run the demo into ``out``; returns 0 on success (the process exit code).
+
+    ``coarse_epochs`` / ``fine_epochs``: None keeps configs/demo.yaml's (the one place the demo's epochs are set).
+    """
+    epochs = {"coarse_epochs": coarse_epochs, "fine_epochs": fine_epochs}
     out = Path(out).resolve()
     started = time.time()
     data_dir, heldout_dir = out / "data", out / "heldout"
@@ -76,8 +80,7 @@ def run_demo(
             "dataset_dir": str(data_dir),
             "num_folds": "4",
             "stage": "all",
-            "coarse_epochs": str(coarse_epochs),
-            "fine_epochs": str(fine_epochs),
+            **{key: str(value) for key, value in epochs.items() if value is not None},
             "tracking": "mlflow",
             "experiment_name": "liver_tumor_demo",
         },

@@ -17,8 +17,8 @@ def main() -> int:
     parser.add_argument("--out", default="demo", help="output folder (git-ignored)")
     parser.add_argument("--cases", type=int, default=8, help="phantom cases to generate")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--coarse-epochs", type=int, default=15, help="epochs of the coarse liver stage")
-    parser.add_argument("--fine-epochs", type=int, default=6, help="epochs of each later stage (2d, hybrid, joint)")
+    parser.add_argument("--coarse-epochs", type=int, help="coarse liver stage epochs (default: configs/demo.yaml)")
+    parser.add_argument("--fine-epochs", type=int, help="epochs of each later stage (default: configs/demo.yaml)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     return run_demo(
