@@ -37,6 +37,7 @@ from monai.transforms.utils import get_largest_connected_component_mask
 from monai.utils import convert_to_dst_type
 from torch import nn
 
+from bundle.inference.folding import inference_copy
 from bundle.inference.hybrid_inferer import HybridSlidingWindowInferer, whole_slice_inference
 
 from .ablation import DenseUNet2DOnly, DenseUNet3DOnly
@@ -224,23 +225,29 @@ class LiverTumorCascade(nn.Module):
         liver = self.coarse_liver_mask(image, spacing)
         box = self.liver_box(liver, spacing)
         roi = image[(..., *[slice(lo, hi) for lo, hi in box])]
+        fine: nn.Module = self.fine
         if self.fast_inference and isinstance(self.fine, HDenseUNet):  # 2D branch once per ROI slice
             inferer = HybridSlidingWindowInferer(
                 roi_size=self.hybrid_window, overlap=self.hybrid_overlap, slice_batch=self.slice_batch, mode="gaussian"
             )
+            fine = inference_copy(self.fine)  # BatchNorms folded, channels-last weights
         else:
             inferer = SlidingWindowInferer(
                 roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=self.overlap, mode="gaussian"
             )
-        probs_roi = self.mirrored_probabilities(roi, inferer)
+        probs_roi = self.mirrored_probabilities(roi, inferer, fine)
         probs = torch.zeros((1, probs_roi.shape[1], *image.shape[2:]), dtype=probs_roi.dtype, device=image.device)
         probs[:, 0] = 1.0  # background outside the ROI
         probs[(slice(None), slice(None), *[slice(lo, hi) for lo, hi in box])] = probs_roi
         return torch.log(probs.clamp_min(1e-6))
 
-    def mirrored_probabilities(self, roi: torch.Tensor, inferer: Callable) -> torch.Tensor:
-        """Softmax of the liver/tumor network over ``roi`` ``(1, 1, h, w, d)`` -> ``(1, 3, h, w, d)``, averaged over
-        every combination of flips along ``mirror_axes`` (each flipped result flipped back first)."""
+    def mirrored_probabilities(
+        self, roi: torch.Tensor, inferer: Callable, network: nn.Module | None = None
+    ) -> torch.Tensor:
+        """Softmax of the liver/tumor network (``network``, default ``self.fine``) over ``roi`` ``(1, 1, h, w, d)``
+        -> ``(1, 3, h, w, d)``, averaged over every combination of flips along ``mirror_axes`` (each flipped result
+        flipped back first)."""
+        network = self.fine if network is None else network
         flips = [
             [2 + a for a in combo]
             for n in range(len(self.mirror_axes) + 1)
@@ -249,7 +256,7 @@ class LiverTumorCascade(nn.Module):
         total: torch.Tensor | None = None
         for dims in flips:
             flipped = torch.flip(roi, dims) if dims else roi
-            probs = torch.softmax(inferer(flipped, self.fine), dim=1)
+            probs = torch.softmax(inferer(flipped, network), dim=1)
             probs = torch.flip(probs, dims) if dims else probs
             total = probs if total is None else total + probs
         assert total is not None
@@ -263,7 +270,7 @@ class LiverTumorCascade(nn.Module):
         if self.fast_inference and isinstance(self.coarse, CoarseLiverNet):  # whole slices, each once
             with torch.inference_mode():
                 logits = whole_slice_inference(
-                    self.coarse.unet,
+                    inference_copy(self.coarse.unet),  # BatchNorms folded, channels-last weights
                     resampled,
                     self.coarse.num_adjacent_slices,
                     self.coarse.size_divisor,

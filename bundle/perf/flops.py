@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+from torch.nn.modules.module import register_module_forward_hook
 
 __all__ = ["COUNTED_MODULES", "FlopCounter", "count_flops", "module_macs"]
 
@@ -49,7 +50,9 @@ def module_macs(module: nn.Module, inputs: Sequence[torch.Tensor], output: torch
 
 
 class FlopCounter:
-    """Context manager that counts the FLOP of every conv / linear call of ``model`` (forward hooks).
+    """Context manager that counts the FLOP of every conv / linear call of ``model`` (forward hooks), or with
+    ``model=None`` of every module anywhere (a global forward hook: also counts copies made during the run, such
+    as :func:`~bundle.inference.folding.inference_copy`'s).
 
     Attributes (cumulative over all forward passes inside the ``with`` block):
         flops: 2 · MACs.
@@ -57,7 +60,7 @@ class FlopCounter:
         by_type: FLOP per layer class name (``"Conv2d"``, ``"Conv3d"``, ...).
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module | None = None) -> None:
         self.model = model
         self.flops = 0
         self.calls = 0
@@ -65,15 +68,20 @@ class FlopCounter:
         self._handles: list = []
 
     def _hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        if not isinstance(module, COUNTED_MODULES):
+            return
         flops = 2 * module_macs(module, inputs, output)
         self.flops += flops
         self.calls += 1
         self.by_type[type(module).__name__] += flops
 
     def __enter__(self) -> FlopCounter:
-        self._handles = [
-            m.register_forward_hook(self._hook) for m in self.model.modules() if isinstance(m, COUNTED_MODULES)
-        ]
+        if self.model is None:
+            self._handles = [register_module_forward_hook(self._hook)]
+        else:
+            self._handles = [
+                m.register_forward_hook(self._hook) for m in self.model.modules() if isinstance(m, COUNTED_MODULES)
+            ]
         return self
 
     def __exit__(self, *exc) -> None:

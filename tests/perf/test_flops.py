@@ -73,8 +73,23 @@ def test_matches_torch_flop_counter_and_leaves_the_model_alone(one_thread):
     net = HDenseUNet(size="small").eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
     x = torch.rand(1, 1, 64, 64, 8)
-    with FlopCounterMode(display=False) as reference, FlopCounter(net) as hooks, torch.no_grad():
-        net(x)
-    assert count_flops(net, x.shape) == hooks.flops == reference.get_total_flops()
+    with FlopCounterMode(display=False) as reference, FlopCounter(net) as hooks, FlopCounter() as everywhere:
+        with torch.no_grad():
+            net(x)
+    assert count_flops(net, x.shape) == hooks.flops == everywhere.flops == reference.get_total_flops()
     assert hooks.by_type.keys() == {"Conv2d", "Conv3d"} and hooks.calls > 0
     assert all(torch.equal(v, net.state_dict()[k]) and v.device.type == "cpu" for k, v in before.items())
+
+
+def test_global_counter_counts_modules_created_during_the_run(one_thread):
+    """FlopCounter() hooks every module, also copies made inside the counted code (the cascade's inference
+    copies); FlopCounter(net) sees only net's own modules."""
+    net = nn.Conv2d(3, 8, 3, padding=1)
+    x = torch.rand(1, 3, 16, 16)
+    with FlopCounter(net) as own, FlopCounter() as everywhere, torch.no_grad():
+        nn.Conv2d(3, 8, 3, padding=1)(x)
+    assert own.flops == 0 and everywhere.flops == count_flops(net, x.shape) > 0
+    with FlopCounter() as after:
+        pass
+    nn.Conv2d(3, 8, 3)(x)  # outside the block: not counted (the global hook was removed)
+    assert after.flops == 0
