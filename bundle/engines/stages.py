@@ -7,7 +7,7 @@ starts from the whole state dict the previous stage saved:
 ====== ========================================================= ======================== =====================
 stage  trains                                                    starts from              writes
 ====== ========================================================= ======================== =====================
-coarse coarse liver network, volumes resampled to 0.69×0.69×1 mm random init              ``<ckpt_dir>/coarse``
+coarse coarse liver network, volumes at ``coarse_spacing``       random init              ``<ckpt_dir>/coarse``
 2d     2D DenseUNet-167 on 3-slice stacks in the liver ROI       ``<ckpt_dir>/coarse``    ``<ckpt_dir>/2d``
 hybrid 3D DenseUNet-65 + HFF, 2D branch frozen                   ``<ckpt_dir>/2d``        ``<ckpt_dir>/hybrid``
 joint  everything, loss λ·L(y, ŷ2d′) + L(y, ŷH), λ = 0.5         ``<ckpt_dir>/hybrid``    ``<ckpt_dir>`` (final)

@@ -40,6 +40,7 @@ from torch import nn
 from bundle.inference.folding import inference_copy
 from bundle.inference.hybrid_inferer import HybridSlidingWindowInferer, whole_slice_inference
 
+from . import presets
 from .ablation import DenseUNet2DOnly, DenseUNet3DOnly
 from .cascaded_resnet import CascadedResNet
 from .coarse_liver import CoarseLiverNet
@@ -72,7 +73,8 @@ class LiverTumorCascade(nn.Module):
         stage: ``"coarse"``, ``"2d"``, ``"hybrid"``, ``"joint"`` (training) or ``"cascade"`` (inference).
         coarse: the coarse liver network (default :class:`CoarseLiverNet` of ``size``), 2 output channels.
         fine: the liver/tumor network (default :class:`HDenseUNet` of ``size``), 3 output channels.
-        coarse_spacing: voxel size in mm (x, y, z, RAS) the coarse network works at (paper: 0.69 × 0.69 × 1.0).
+        coarse_spacing: voxel size in mm (x, y, z, RAS) the coarse network works at; ``None``: the ``size``
+            preset's (:func:`~bundle.networks.presets.coarse_spacing`: paper 0.69 × 0.69 × 1.0, small twice that).
         roi_margin_mm: margin added around the coarse liver box, in mm per axis.
         patch_size: sliding-window size in voxels for both networks at inference (paper: 224 × 224 × 12).
         overlap: sliding-window overlap of the H-DenseUNet windows.
@@ -102,7 +104,7 @@ class LiverTumorCascade(nn.Module):
         stage: str = "cascade",
         coarse: nn.Module | None = None,
         fine: nn.Module | None = None,
-        coarse_spacing: Sequence[float] = (0.69, 0.69, 1.0),
+        coarse_spacing: Sequence[float] | None = None,
         roi_margin_mm: Sequence[float] = (10.0, 10.0, 5.0),
         patch_size: Sequence[int] = (224, 224, 12),
         overlap: float = 0.25,
@@ -127,7 +129,7 @@ class LiverTumorCascade(nn.Module):
             )
             fine = FINE_NETWORKS[network_name](in_channels=1, out_channels=3, size=size, **options)
         self.fine = fine
-        self.coarse_spacing = tuple(float(s) for s in coarse_spacing)
+        self.coarse_spacing = tuple(float(s) for s in (coarse_spacing or presets.coarse_spacing(size)))
         self.roi_margin_mm = tuple(float(m) for m in roi_margin_mm)
         self.patch_size = tuple(int(p) for p in patch_size)
         self.overlap = float(overlap)

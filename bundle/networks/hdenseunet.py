@@ -52,7 +52,7 @@ class HDenseUNet(nn.Module):
         size: ``"paper"`` or ``"small"``, the presets of :mod:`bundle.networks.presets`.
         dense2d: :class:`DenseUNet` keyword arguments that update the 2D preset (e.g. ``{"dropout_prob": 0.3}``).
         dense3d: the same for the 3D preset.
-        hff_channels: width of the HFF conv; ``None`` takes the size preset (64 paper, 32 small).
+        hff_channels: width of the HFF conv; ``None`` takes the size preset (64 paper, 16 small).
         hff_dropout: dropout of the HFF layer; ``None`` takes the preset (0.3).
         mode: ``"2d"``, ``"hybrid"`` or ``"joint"`` (see the module docstring); change it with :meth:`set_mode` or
             by assigning ``net.mode``, which applies the same freezing.

@@ -7,15 +7,20 @@ after ``spatial_dims, in_channels, out_channels``), :func:`hff_config` for the H
 :class:`~bundle.networks.coarse_liver.CoarseLiverNet`.
 
 "small" is chosen so that every UNet sum of the 3D net meets a skip of its own width (no projections needed,
-like the paper's 3D plan), the 2D and 3D features both have 32 channels (Z = X3d + X2d'), and an H-DenseUNet
-forward pass on a 1x1x96x96x12 volume takes well under a second on two CPU cores.
+like the paper's 3D plan), the 2D and 3D features both have 16 channels (Z = X3d + X2d'), and a LiTS-sized case
+(512x512x120) runs end to end in under 20 s on two CPU cores (``scripts/benchmark.py``). The full-resolution
+layers dominate the cost of a whole case: with 32 feature channels (HFF 32) the last 3D decoder conv and the HFF
+conv alone were two thirds of the case's 1.27 TFLOP (2026-12-02), so "small" ends at 16.
 Encoder widths of "small": 2D stem 32, DB1 64, DB2 80, DB3 104, DB4 100 (level-1 and level-2 sums take a 1x1
 projection); 3D stem 32, DB1 48, DB2 40, DB3 36, DB4 34.
+
+:func:`coarse_spacing` is the voxel size the coarse liver network works at: the paper's 0.69 x 0.69 x 1.0 mm,
+twice that for "small" (the coarse network on every 0.69 mm slice of a LiTS-sized case was a third of its time).
 """
 
 from __future__ import annotations
 
-__all__ = ["NETWORK_SIZES", "coarse_config", "dense2d_config", "dense3d_config", "hff_config"]
+__all__ = ["NETWORK_SIZES", "coarse_config", "coarse_spacing", "dense2d_config", "dense3d_config", "hff_config"]
 
 NETWORK_SIZES = ("paper", "small")
 
@@ -35,7 +40,7 @@ _DENSE2D = {
         "growth_rate": 16,
         "block_config": (2, 3, 4, 3),
         "bn_size": 4,
-        "decoder_channels": (96, 64, 32, 32, 32),
+        "decoder_channels": (96, 64, 32, 32, 16),
         "stem_stride": 2,
         "pool_sizes": ((2, 2), (2, 2), (2, 2)),
         "skip_merge": "before_conv",
@@ -58,7 +63,7 @@ _DENSE3D = {
         "growth_rate": 8,
         "block_config": (2, 2, 2, 2),
         "bn_size": 4,
-        "decoder_channels": (36, 40, 48, 32, 32),
+        "decoder_channels": (36, 40, 48, 32, 16),
         "stem_stride": 2,
         "pool_sizes": ((2, 2, 1), (2, 2, 1), (2, 2, 1)),
         "skip_merge": "after_conv",
@@ -67,7 +72,7 @@ _DENSE3D = {
 
 _HFF = {
     "paper": {"hff_channels": 64, "hff_dropout": 0.3},  # released code: Conv3D(64, 3x3x3) + Dropout(0.3) + BN + ReLU
-    "small": {"hff_channels": 32, "hff_dropout": 0.3},
+    "small": {"hff_channels": 16, "hff_dropout": 0.3},
 }
 
 _COARSE = {
@@ -79,6 +84,10 @@ _COARSE = {
     "paper": {"channels": (32, 64, 128, 256, 512), "strides": (2, 2, 2, 2), "num_res_units": 2},
     "small": {"channels": (16, 32, 64, 64), "strides": (2, 2, 2), "num_res_units": 2},
 }
+
+
+#: mm (x, y, z of the RAS image); section IV-A resamples to 0.69 x 0.69 x 1.0 mm for the coarse network
+_COARSE_SPACING = {"paper": (0.69, 0.69, 1.0), "small": (1.38, 1.38, 2.0)}
 
 
 def _check(size: str) -> None:
@@ -108,3 +117,10 @@ def coarse_config(size: str = "paper") -> dict:
     """``channels``, ``strides``, ``num_res_units`` of the coarse liver network's 2D residual U-Net."""
     _check(size)
     return dict(_COARSE[size])
+
+
+def coarse_spacing(size: str = "paper") -> tuple[float, float, float]:
+    """Voxel size in mm (x, y, z, RAS) of the coarse liver network's input: the volume is resampled to it for the
+    coarse stage's training and for the cascade's liver search."""
+    _check(size)
+    return _COARSE_SPACING[size]

@@ -158,7 +158,7 @@ def test_freeze_bn():
 
 def test_feature_width_mismatch():
     with pytest.raises(ValueError, match="same number of feature channels"):
-        HDenseUNet(size="small", dense3d={"decoder_channels": (36, 40, 48, 32, 16)})
+        HDenseUNet(size="small", dense3d={"decoder_channels": (36, 40, 48, 32, 24)})
 
 
 def test_memory_efficient_propagates():
