@@ -103,7 +103,7 @@ REAL_CASES = (
     RealCase("ts-ct", "nifti/ts-ct_volume.nii.gz", "nifti/ts-ct_liver.nii.gz", False),
 )
 #: ts-ct is left out by default: at the paper's coarse spacing (0.69 mm) its 3 mm volume becomes 530 × 440 × 336
-#: voxels (265 × 220 × 168 at the small preset's 1.38 × 1.38 × 2 mm); ts-ct-sm is a 30-slice crop of the same CT.
+#: voxels (366 × 303 × 168 at the small preset's 1 × 1 × 2 mm); ts-ct-sm is a 30-slice crop of the same CT.
 DEFAULT_REAL_CASES = ("lits-resized", "dcmqi-3slice", "ts-ct-sm")
 DEFAULT_REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
 

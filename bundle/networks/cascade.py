@@ -74,7 +74,7 @@ class LiverTumorCascade(nn.Module):
         coarse: the coarse liver network (default :class:`CoarseLiverNet` of ``size``), 2 output channels.
         fine: the liver/tumor network (default :class:`HDenseUNet` of ``size``), 3 output channels.
         coarse_spacing: voxel size in mm (x, y, z, RAS) the coarse network works at; ``None``: the ``size``
-            preset's (:func:`~bundle.networks.presets.coarse_spacing`: paper 0.69 × 0.69 × 1.0, small twice that).
+            preset's (:func:`~bundle.networks.presets.coarse_spacing`: paper 0.69 × 0.69 × 1.0, small 1 × 1 × 2).
         roi_margin_mm: margin added around the coarse liver box, in mm per axis.
         patch_size: sliding-window size in voxels for both networks at inference (paper: 224 × 224 × 12).
         overlap: sliding-window overlap of the H-DenseUNet windows.

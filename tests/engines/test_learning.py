@@ -12,10 +12,11 @@ from .bundle_runs import run_training_stage
 
 pytestmark = pytest.mark.slow
 
-#: Measured on 2 CPU cores (2026-11-23, MONAI 1.6.1, torch 2.13 CPU): validation liver Dice 0.684 after 30
-#: coarse epochs on these phantoms (4 training, 2 validation volumes). The floor leaves room for other CPUs'
-#: floating-point differences; an untrained network scores below 0.1.
-MEASURED_COARSE_DICE = 0.684
+#: Measured on 2 CPU cores (2026-12-02, MONAI 1.6.1, torch 2.13 CPU): validation liver Dice 0.610 after 30
+#: coarse epochs on these phantoms (4 training, 2 validation volumes) at the small preset's coarse spacing of
+#: 1 x 1 x 2 mm (0.684 at the paper's 0.69 x 0.69 x 1 mm; 0.33 at 1.38 x 1.38 x 1 mm, which this floor refused).
+#: The floor leaves room for other CPUs' floating-point differences; an untrained network scores below 0.1.
+MEASURED_COARSE_DICE = 0.610
 DICE_FLOOR = 0.5
 
 
