@@ -23,7 +23,11 @@ from bundle.metrics.evaluate import evaluate_folder
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pred_dir", type=Path, help="predictions: <case>/<case>_seg.nii.gz or flat <case>[_seg].nii.gz")
-    parser.add_argument("label_dir", type=Path, help="references: LiTS segmentation-N.nii[.gz] or NAME.nii[.gz]")
+    parser.add_argument(
+        "label_dir",
+        type=Path,
+        help="references: LiTS segmentation-N.nii[.gz], NAME.nii[.gz], or a 3D-IRCADb folder / patient folder",
+    )
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: PRED_DIR)")
     parser.add_argument("--require-all", action="store_true", help="fail when a reference has no prediction")
     args = parser.parse_args(argv)

@@ -1,12 +1,14 @@
 """MSD-style datalists (``dataset.json``) from a folder of CT cases, with deterministic k-fold splits.
 
-Two layouts are recognised:
+Three layouts are recognised:
 
 - **LiTS**: ``volume-N.nii[.gz]`` with ``segmentation-N.nii[.gz]`` anywhere below the folder (the
   challenge ships them in ``Training Batch 1/2``), matched by the integer ``N``.
 - **MSD** (Medical Segmentation Decathlon, e.g. ``Task03_Liver``): ``imagesTr/NAME.nii.gz`` with
   ``labelsTr/NAME.nii.gz``, and ``imagesTs/`` (optionally ``labelsTs/``) as the test set. nnU-Net's
   channel suffix (``NAME_0000.nii.gz``) is accepted in the image folders.
+- **3D-IRCADb**: ``3Dircadb1.N/`` patient folders, each with ``PATIENT_DICOM`` and ``MASKS_DICOM`` (folder or
+  ``.zip``); the label map is made from the masks when the case is loaded (:mod:`bundle.data.ircadb`).
 
 Hidden files (names starting with ``.``, e.g. the ``._*`` files of macOS archives) are ignored.
 The result is read by :func:`monai.data.load_decathlon_datalist`.
@@ -26,6 +28,8 @@ import re
 from pathlib import Path
 
 import numpy as np
+
+from .ircadb import find_ircadb_cases, is_ircadb_folder
 
 __all__ = ["LABELS", "build_datalist", "find_cases", "write_datalist"]
 
@@ -100,7 +104,7 @@ def _find_lits(root: Path) -> tuple[list[dict], list[Path], list[Path]]:
 
 
 def find_cases(data_dir: str | os.PathLike) -> list[dict]:
-    """Every case in ``data_dir``, LiTS or MSD layout (see the module docstring).
+    """Every case in ``data_dir``, LiTS, MSD or 3D-IRCADb layout (see the module docstring).
 
     Returns:
         Dicts sorted by case id: ``case_id``, ``image`` and ``label`` (absolute paths). Cases from an
@@ -115,6 +119,10 @@ def find_cases(data_dir: str | os.PathLike) -> list[dict]:
     root = Path(data_dir).expanduser().resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"data folder not found: {root}")
+    if is_ircadb_folder(root):
+        cases = find_ircadb_cases(root)
+        logger.info("found %d cases in %s (3D-IRCADb layout)", len(cases), root)
+        return cases
     msd = (root / "imagesTr").is_dir() or (root / "labelsTr").is_dir() or (root / "imagesTs").is_dir()
     cases, orphan_images, orphan_labels = _find_msd(root) if msd else _find_lits(root)
     if orphan_images or orphan_labels:

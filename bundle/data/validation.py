@@ -6,7 +6,9 @@ its grid against the image's), and only then the voxels, read once (NaN/Inf, CT 
 
 Readers mirror :mod:`bundle.transforms.io`: nibabel for ``.nii``/``.nii.gz`` (scl_slope/scl_inter applied, as
 ``get_fdata`` does), ITK for ``.nrrd``/``.mha``/``.mhd`` and other files, ITK/GDCM for a folder holding one DICOM
-series (rescale slope/intercept applied by GDCM). Affines are voxel -> RAS millimetres, as MONAI's readers give.
+series (rescale slope/intercept applied by GDCM), and 3D-IRCADb's ``PATIENT_DICOM.zip`` and ``MASKS_DICOM`` (folder
+or zip) through :class:`~bundle.data.ircadb.IrcadbReader`, as ``LoadImaged`` reads them (read whole: they have no
+header-only path). Affines are voxel -> RAS millimetres, as MONAI's readers give.
 
 CT heuristic (:data:`CT_RULES`): voxels below ``padding_below_hu`` (-1500 HU) are taken as padding outside the
 scanned field of view (scanners write -2000, -3024 or -32768 there) and ignored. Of the remaining voxels, a CT in
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +38,8 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+
+from .ircadb import IrcadbReader
 
 __all__ = [
     "CT_RULES",
@@ -66,6 +71,8 @@ _ITK_DTYPES = {"char": "int8", "unsigned_char": "uint8", "short": "int16", "unsi
 _ITK_DTYPES |= {"unsigned_int": "uint32", "long": "int64", "unsigned_long": "uint64", "float": "float32"}
 _ITK_DTYPES |= {"double": "float64", "long_long": "int64", "unsigned_long_long": "uint64"}
 _READ_ERRORS = (OSError, EOFError, ValueError, RuntimeError, MemoryError)
+#: 3D-IRCADb inputs that only :class:`IrcadbReader` reads (a ``PATIENT_DICOM`` folder is a plain DICOM series)
+_IRCADB_WHOLE = ("PATIENT_DICOM.zip", "MASKS_DICOM", "MASKS_DICOM.zip")
 
 
 class InvalidInputError(ValueError):
@@ -242,11 +249,25 @@ def _open_dicom_series(path: Path) -> _Volume:
     return _Volume(path, shape, affine, tuple(spacing), _itk_dtype(image_io), components, load)
 
 
+def _open_ircadb(path: Path) -> _Volume:
+    """3D-IRCADb's zipped CT, or its masks as the label map 0/1/2, read whole by :class:`IrcadbReader`."""
+    reader = IrcadbReader()
+    try:
+        array, meta = reader.get_data(reader.read(path))
+    except (*_READ_ERRORS, zipfile.BadZipFile) as e:  # a patient without a liver mask is named in the message
+        raise InvalidInputError(path, f"unreadable 3D-IRCADb data ({_one_line(e)})") from e
+    affine = np.asarray(meta["affine"], float)
+    spacing = tuple(float(s) for s in np.linalg.norm(affine[:3, :3], axis=0))
+    return _Volume(path, array.shape, affine, spacing, str(array.dtype), 1, lambda: (array, 1.0, 0.0))
+
+
 def _open(path: str | PathLike) -> _Volume:
-    """Existence, size and header checks; the voxels are not read."""
+    """Existence, size and header checks; the voxels are not read (except for :func:`_open_ircadb`)."""
     path = Path(path)
     if not path.exists():
         raise InvalidInputError(path, "file does not exist")
+    if path.name in _IRCADB_WHOLE:
+        return _open_ircadb(path)
     if path.is_dir():
         return _open_dicom_series(path)
     if path.stat().st_size == 0:

@@ -8,13 +8,18 @@ Case names (:func:`case_name`), applied alike to predictions and references:
   after ``test-volume-N``). An MSD reference ``labelsTr/liver_7.nii.gz`` is ``liver_7``, its image's name.
 
 Layouts: references are the NIfTI files directly in ``label_dir`` (LiTS ``segmentation-N.nii[.gz]`` or any
-``NAME.nii[.gz]``; hidden files such as macOS ``._*`` are skipped); predictions are
-``pred_dir/<case>/<case>_seg.nii[.gz]`` (our inference output) or flat ``pred_dir/<case>_seg.nii[.gz]`` /
-``pred_dir/<case>.nii[.gz]``; the per-case folder wins when both exist.
+``NAME.nii[.gz]``; hidden files such as macOS ``._*`` are skipped) and, when ``label_dir`` is a 3D-IRCADb folder
+(``3Dircadb1.N/`` patient folders) or one patient folder, each patient's ``MASKS_DICOM`` (folder or zip), named
+after the patient (``3Dircadb1.7``, as inference names its ``PATIENT_DICOM`` input) and turned into the label map
+0/1/2 by :func:`~bundle.data.ircadb.ircadb_label`; predictions are ``pred_dir/<case>/<case>_seg.nii[.gz]`` (our
+inference output) or flat ``pred_dir/<case>_seg.nii[.gz]`` / ``pred_dir/<case>.nii[.gz]``; the per-case folder
+wins when both exist.
 
 Each pair must have the same shape and the same affine (absolute tolerance 1e-3); otherwise, or when a file
 cannot be read or holds labels outside {0, 1, 2}, the case is recorded as failed with a message naming both
-files and the other cases are still scored. Spacing comes from the reference header's zooms (mm).
+files and the other cases are still scored. Spacing comes from the reference header's zooms (mm); for a
+3D-IRCADb reference, from its RAS affine's column norms (rounded through float32 as a NIfTI header would be, so
+a patient scores the same against its DICOM masks as against their NIfTI conversion).
 Outputs in ``out_dir``, each written atomically: ``metrics.csv`` (one row per case, then a ``SUMMARY`` row of
 :func:`~bundle.metrics.lits.lits_summary`; NaN = undefined, see :mod:`bundle.metrics.lits`) and
 ``metrics.json`` (``cases``, ``summary``, ``failed``, ``missing_predictions``, ``unmatched_predictions``).
@@ -35,6 +40,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
+from bundle.data.ircadb import find_ircadb_cases, ircadb_label, is_ircadb_folder
 from bundle.inference.report import atomic_output, write_json_atomic
 from bundle.metrics.lits import lits_case_metrics, lits_summary
 
@@ -54,6 +60,7 @@ AFFINE_ATOL = 1e-3
 _NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _LITS_REFERENCE = re.compile(r"^(.*)segmentation-(\d+)$")
 _LITS_VOLUME = re.compile(r"^(.*?)volume-(\d+)$")
+_IRCADB_MASKS = ("MASKS_DICOM", "MASKS_DICOM.zip")
 TABLE_COLUMNS = (
     ("liver_dice", "liver Dice"),
     ("liver_assd", "liver ASSD mm"),
@@ -92,7 +99,8 @@ def _add(found: dict[str, Path], name: str | None, path: Path, kind: str) -> Non
 
 
 def find_references(label_dir: str | os.PathLike) -> dict[str, Path]:
-    """``{case: path}`` of the NIfTI label files directly inside ``label_dir``.
+    """``{case: path}`` of the NIfTI label files directly inside ``label_dir``, and of the 3D-IRCADb patients'
+    ``MASKS_DICOM`` when ``label_dir`` is a 3D-IRCADb folder or patient folder (case = patient folder name).
 
     In a LiTS folder (one holding ``segmentation-N`` files) the CT volumes ``volume-N`` beside them are skipped,
     so a LiTS training folder can be given as it is.
@@ -104,6 +112,9 @@ def find_references(label_dir: str | os.PathLike) -> dict[str, Path]:
         if lits and _LITS_VOLUME.match(_strip_nifti(path.name) or ""):
             continue
         _add(found, case_name(path.name), path, "reference")
+    if is_ircadb_folder(label_dir):
+        for case in find_ircadb_cases(label_dir):
+            _add(found, case["case_id"], Path(case["label"]), "reference")
     return found
 
 
@@ -125,7 +136,18 @@ def find_predictions(pred_dir: str | os.PathLike) -> dict[str, Path]:
     return {**flat, **nested}
 
 
+def _load_ircadb_label(masks: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+    """A 3D-IRCADb patient's label map ``(H, W, D)`` on its CT's grid, the RAS affine, and the spacing in mm."""
+    label, meta = ircadb_label(masks)
+    affine = np.asarray(meta["affine"], dtype=np.float64)
+    spacing = tuple(float(str(np.float32(s))) for s in np.linalg.norm(affine[:3, :3], axis=0))
+    return label.astype(np.int16), affine, spacing
+
+
 def _load_label(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+    """A label map ``(H, W, D)`` int16 in {0, 1, 2}, its voxel -> RAS mm affine and its spacing (mm)."""
+    if path.name in _IRCADB_MASKS:
+        return _load_ircadb_label(path)
     img = nib.load(str(path))
     data = np.asanyarray(img.dataobj)
     while data.ndim > 3 and data.shape[-1] == 1:
@@ -143,7 +165,8 @@ def _load_label(path: Path) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
 def evaluate_pair(
     pred_path: str | os.PathLike, ref_path: str | os.PathLike, atol: float = AFFINE_ATOL
 ) -> dict[str, float | int]:
-    """:func:`~bundle.metrics.lits.lits_case_metrics` of one prediction/reference pair of NIfTI files.
+    """:func:`~bundle.metrics.lits.lits_case_metrics` of one prediction/reference pair of NIfTI files (the reference
+    may be a 3D-IRCADb ``MASKS_DICOM`` folder or zip).
 
     Raises:
         ValueError: naming both files, when their shapes or affines (beyond ``atol``) differ.
@@ -232,7 +255,7 @@ def evaluate_folder(
 
     Args:
         pred_dir: folder of predictions (layouts in the module docstring).
-        label_dir: folder of reference label maps.
+        label_dir: folder of reference label maps, or a 3D-IRCADb folder or patient folder.
         out_dir: where ``metrics.csv`` and ``metrics.json`` go; default ``pred_dir``.
         require_all: a reference without a prediction makes the evaluation fail (otherwise a warning).
         atol: absolute tolerance on the affines.

@@ -33,17 +33,21 @@ from collections.abc import Sequence
 from monai.config import KeysCollection
 from monai.transforms import EnsureChannelFirstd, LoadImaged, MapTransform, Orientationd
 
+from bundle.data.ircadb import IrcadbReader
+
 __all__ = ["CT_READERS", "load_ct_transforms"]
 
 #: Readers for ``LoadImaged(reader=CT_READERS)``: nibabel for ``.nii``/``.nii.gz``, ITK for ``.nrrd``,
-#: ``.mha``, ``.mhd`` and DICOM-series folders. Order matters: the last one is tried first.
-CT_READERS: tuple[str, ...] = ("ITKReader", "NibabelReader")
+#: ``.mha``, ``.mhd`` and DICOM-series folders, and 3D-IRCADb's ``PATIENT_DICOM`` / ``MASKS_DICOM`` (folder or
+#: ``.zip``: :class:`~bundle.data.ircadb.IrcadbReader`, tried last so that no other file meets it). Order matters:
+#: the last one is tried first.
+CT_READERS: tuple = (IrcadbReader(), "ITKReader", "NibabelReader")
 
 
 def load_ct_transforms(
     keys: KeysCollection,
     axcodes: str = "RAS",
-    readers: Sequence[str] | None = CT_READERS,
+    readers: Sequence | None = CT_READERS,
     allow_missing_keys: bool = False,
 ) -> list[MapTransform]:
     """The reading steps every pipeline of the bundle starts with: load, channel first, reorient.
