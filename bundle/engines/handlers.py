@@ -11,6 +11,8 @@ import torch
 from ignite.engine import Engine, Events
 from monai.handlers import CheckpointLoader
 
+from bundle.config_values import as_bool
+
 from .checkpoints import AtomicCheckpointSaver
 from .stages import latest_checkpoint
 
@@ -119,7 +121,7 @@ class TrainerCheckpoint:
     ) -> None:
         self.save_dir = save_dir
         self.save_dict = dict(save_dict)
-        self.resume = resume
+        self.resume = as_bool(resume, "resume")
         self.map_location = map_location
 
     def attach(self, engine: Engine) -> None:

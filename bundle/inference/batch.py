@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from bundle.config_values import as_bool
 from bundle.data.validation import InvalidInputError, check_image_file
 
 from .case_outputs import case_output_path
@@ -35,6 +36,7 @@ def prepare_cases(
 ) -> list[dict]:
     """The entries of ``datalist`` to run: valid inputs without a finished segmentation (all valid ones if
     ``overwrite``). Invalid inputs are written to ``<output_dir>/failures.json`` (``[]`` when none)."""
+    overwrite, allow_non_ct = as_bool(overwrite, "overwrite"), as_bool(allow_non_ct, "allow_non_ct")
     todo, failures, names = [], [], {}
     for entry in datalist:
         source = str(entry["image"])

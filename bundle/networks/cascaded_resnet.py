@@ -46,6 +46,7 @@ from monai.networks.blocks import UpSample
 from monai.networks.layers.factories import Conv
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
+from bundle.config_values import as_bool
 from bundle.transforms import slices_from_volume, volume_from_slices
 
 from .seed_presets import cascaded_resnet_config
@@ -222,9 +223,9 @@ class CascadedResNet(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_adjacent_slices = num_adjacent_slices
-        self.multiscale_test = multiscale_test
+        self.multiscale_test = as_bool(multiscale_test, "multiscale_test")
         self.test_scales = [float(s) for s in test_scales]
-        self.detach_probabilities = detach_probabilities
+        self.detach_probabilities = as_bool(detach_probabilities, "detach_probabilities")
         image_channels = in_channels * num_adjacent_slices
         step_args = {**cfg, "act": act, "norm": norm, "dropout_prob": dropout_prob, "upsample_mode": upsample_mode}
         self.steps = nn.ModuleList()

@@ -52,6 +52,8 @@ from monai.networks.layers.factories import Conv, Pool
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from monai.utils import ensure_tuple_rep
 
+from bundle.config_values import as_bool
+
 from .presets import dense2d_config, dense3d_config
 
 __all__ = ["DenseUNet", "DenseUNet65", "DenseUNet167"]
@@ -308,7 +310,8 @@ class DenseUNet(nn.Module):
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.unet_connections = unet_connections
+        self.unet_connections = as_bool(unet_connections, "unet_connections")
+        memory_efficient = as_bool(memory_efficient, "memory_efficient")
         self.memory_efficient = memory_efficient
         divisors = [stem[d] * stem[d] for d in range(spatial_dims)]
         for p in pools:

@@ -66,6 +66,8 @@ from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Conv, Pool
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
+from bundle.config_values import as_bool
+
 from .seed_presets import denseunet569_config
 
 __all__ = ["DENSEUNET569_CLASS_WEIGHTS", "DenseUNet569"]
@@ -270,6 +272,7 @@ class DenseUNet569(nn.Module):
         conv_type = Conv[Conv.CONV, spatial_dims]
         init = cfg["init_features"]
         k = cfg["growth_rate"]
+        ds_norm_act = as_bool(ds_norm_act, "ds_norm_act")
         layer_args = {"bn_size": cfg["bn_size"], "ds_norm_act": ds_norm_act, "act": act, "norm": norm}
         self.features = nn.ModuleDict()
         self.features["conv0"] = conv_type(in_channels, init, 7, stride=2, padding=3, bias=False)

@@ -32,6 +32,7 @@ import torch.nn as nn
 from monai.networks.layers.factories import Conv
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
+from bundle.config_values import as_bool
 from bundle.transforms import slices_from_volume, volume_from_slices
 
 from .denseunet import DenseUNet
@@ -89,6 +90,7 @@ class HDenseUNet(nn.Module):
         freeze_bn: bool = False,
     ) -> None:
         super().__init__()
+        memory_efficient = as_bool(memory_efficient, "memory_efficient")
         cfg2d = {**dense2d_config(size), "memory_efficient": memory_efficient, **(dense2d or {})}
         cfg3d = {**dense3d_config(size), "memory_efficient": memory_efficient, **(dense3d or {})}
         hff = hff_config(size)
@@ -119,7 +121,7 @@ class HDenseUNet(nn.Module):
             math.lcm(self.dense2d.size_divisors[1], self.dense3d.size_divisors[1]),
             self.dense3d.size_divisors[2],
         ]
-        self.freeze_bn = freeze_bn
+        self.freeze_bn = as_bool(freeze_bn, "freeze_bn")
         self._mode = "joint"
         self.set_mode(mode)
 
