@@ -10,6 +10,8 @@ from torch import nn
 
 __all__ = ["HybridLoss", "WeightedCrossEntropyLoss"]
 
+from bundle.transforms.partial_labels import LIVER_OR_TUMOR
+
 
 class WeightedCrossEntropyLoss(nn.Module):
     """Eq. (5) of Li et al.: ``L = -1/N Σ_i Σ_c w_c y_i^c log ŷ_i^c``.
@@ -17,6 +19,12 @@ class WeightedCrossEntropyLoss(nn.Module):
     Unlike ``nn.CrossEntropyLoss(weight=...)``, which divides by the sum of the voxels' weights, this divides
     by the number of voxels N, as the paper's equation and the released Keras code do
     (``-mean(concat([0.78·log p_bg, 0.65·log p_liver, 8.57·log p_tumor]))``).
+
+    Partial labels: a target voxel of value :data:`LIVER_OR_TUMOR` (3, only with 3 output channels) is liver or
+    tumor, unknown which (cases labelled for the liver only). Its loss is the marginal one,
+    ``-w_liver · log(ŷ^liver + ŷ^tumor)`` (Shi et al., "Marginal loss and exclusion loss for partially supervised
+    multi-organ segmentation", MedIA 2021): such a voxel teaches "not background" and nothing about tumor, so a
+    liver-only case never teaches "no tumor here".
 
     Args:
         class_weights: one weight per class (background, liver, tumor); the paper's code uses 0.78, 0.65, 8.57.
@@ -39,9 +47,21 @@ class WeightedCrossEntropyLoss(nn.Module):
         target = target.long()
         if self.class_weights is not None and self.class_weights.numel() != input.shape[1]:
             raise ValueError(f"{self.class_weights.numel()} class weights for {input.shape[1]} output channels")
-        per_voxel = nn.functional.cross_entropy(input.float(), target, reduction="none")
+        log_probs = torch.log_softmax(input.float(), dim=1)
+        partial = target == LIVER_OR_TUMOR
+        known = torch.where(partial, 0, target)
+        if int(known.max()) >= input.shape[1] or int(known.min()) < 0:
+            raise ValueError(f"target holds class indices outside 0..{input.shape[1] - 1}")
+        per_voxel = -log_probs.gather(1, known.unsqueeze(1)).squeeze(1)
+        if bool(partial.any()):
+            if input.shape[1] != 3:
+                raise ValueError(
+                    f"label {LIVER_OR_TUMOR} (liver or tumor) needs 3 output channels, got {input.shape[1]}"
+                )
+            per_voxel = torch.where(partial, -torch.logsumexp(log_probs[:, 1:3], dim=1), per_voxel)
         if self.class_weights is not None:
-            per_voxel = per_voxel * self.class_weights.to(per_voxel.device)[target]
+            weights = self.class_weights.to(per_voxel.device)
+            per_voxel = per_voxel * torch.where(partial, weights[1], weights[known])
         return per_voxel.mean()
 
 

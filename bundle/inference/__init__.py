@@ -13,9 +13,11 @@ from bundle.inference.postprocessing import (
     LiverTumorThresholdd,
 )
 from bundle.inference.report import atomic_output, case_report, write_json_atomic
+from bundle.inference.stage_inferer import CascadeStageInferer
 
 __all__ = [
     "FAILURES_FILE",
+    "CascadeStageInferer",
     "LiverTumorCleanup",
     "LiverTumorCleanupd",
     "LiverTumorThreshold",

@@ -37,6 +37,7 @@ from monai.transforms.utils import get_largest_connected_component_mask
 from monai.utils import convert_to_dst_type
 from torch import nn
 
+from bundle.config_values import as_bool
 from bundle.inference.folding import inference_copy
 from bundle.inference.hybrid_inferer import HybridSlidingWindowInferer, whole_slice_inference
 
@@ -89,12 +90,17 @@ class LiverTumorCascade(nn.Module):
             ``patch_size`` windows for both, as other fine networks always use.
         hybrid_window: H-DenseUNet's 3D windows with ``fast_inference`` (H, W, D voxels; 0 = the whole ROI along
             that axis); ``None``: whole ROI planes, ``patch_size[2]`` slices deep.
-        hybrid_overlap: overlap of those 3D windows (fraction of the window); 0: they tile the ROI along D.
+        hybrid_overlap: overlap of those 3D windows (fraction of the window, Gaussian blending); ``None``: ``overlap``
+            (0.25 by default: every seam along D blended, as MONAI's sliding windows); 0: they tile the ROI.
         slice_batch: slices per 2D-network call with ``fast_inference``.
         mirror_axes: test-time mirroring of the liver/tumor network: its probabilities are averaged over the ROI
             as is and flipped along every combination of these spatial axes (0: x, 1: y, 2: z of the RAS image),
             ``2 ** len(mirror_axes)`` passes. Default ``()``: none (the paper does not mirror at test time);
             ``(0, 1)`` matches the training augmentation (mirroring in-plane).
+        fine_spacing: voxel size in mm (x, y, z) the liver/tumor network works at: the ROI is resampled to it
+            (trilinear) and the probabilities back to the ROI's grid; a value <= 0 keeps that axis's own spacing.
+            ``None`` (the paper, section IV-A): the scanner's own resolution. Must match the training's
+            ``fine_spacing`` (``configs/train.yaml``).
     """
 
     def __init__(
@@ -115,11 +121,13 @@ class LiverTumorCascade(nn.Module):
         freeze_bn: bool = False,
         fast_inference: bool = True,
         hybrid_window: Sequence[int] | None = None,
-        hybrid_overlap: float = 0.0,
+        hybrid_overlap: float | None = None,
         slice_batch: int = 8,
         mirror_axes: Sequence[int] = (),
+        fine_spacing: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
+        memory_efficient, freeze_bn = as_bool(memory_efficient, "memory_efficient"), as_bool(freeze_bn, "freeze_bn")
         self.coarse = coarse if coarse is not None else CoarseLiverNet(in_channels=1, out_channels=2, size=size)
         if fine is None:
             if network_name not in FINE_NETWORKS:
@@ -136,13 +144,16 @@ class LiverTumorCascade(nn.Module):
         self.sw_batch_size = int(sw_batch_size)
         self.liver_threshold = float(liver_threshold)
         self.default_spacing = tuple(float(s) for s in default_spacing)
-        self.fast_inference = bool(fast_inference)
+        self.fast_inference = as_bool(fast_inference, "fast_inference")
         self.hybrid_window = (
             (0, 0, self.patch_size[2]) if hybrid_window is None else tuple(int(w) for w in hybrid_window)
         )
-        self.hybrid_overlap = float(hybrid_overlap)
+        self.hybrid_overlap = self.overlap if hybrid_overlap is None else float(hybrid_overlap)
         self.slice_batch = int(slice_batch)
         self.mirror_axes = tuple(sorted({int(a) for a in mirror_axes}))
+        self.fine_spacing = None if fine_spacing is None else tuple(float(s) for s in fine_spacing)
+        if self.fine_spacing is not None and len(self.fine_spacing) != 3:
+            raise ValueError(f"fine_spacing needs 3 values (x, y, z mm), got {fine_spacing}")
         if any(a not in (0, 1, 2) for a in self.mirror_axes):
             raise ValueError(f"mirror_axes must be spatial axes 0, 1, 2, got {tuple(mirror_axes)}")
         self.stage = "cascade"
@@ -177,7 +188,7 @@ class LiverTumorCascade(nn.Module):
         (``patch_size`` windows), as ``LiverTumorCascade(fast_inference=False)`` does in eager mode.
         """
         names = ("coarse_spacing", "roi_margin_mm", "patch_size", "overlap", "sw_batch_size", "liver_threshold")
-        names += ("default_spacing", "mirror_axes")
+        names += ("default_spacing", "mirror_axes", "fine_spacing")
         settings = {name: getattr(module, name) for name in names if hasattr(module, name)}
         return cls(coarse=module.coarse, fine=module.fine, stage="cascade", **{**settings, **kwargs}).eval()
 
@@ -227,6 +238,28 @@ class LiverTumorCascade(nn.Module):
         liver = self.coarse_liver_mask(image, spacing)
         box = self.liver_box(liver, spacing)
         roi = image[(..., *[slice(lo, hi) for lo, hi in box])]
+        work_size = _resampled_size(roi.shape[2:], spacing, self.fine_spacing)
+        if work_size != list(roi.shape[2:]):
+            work = F.interpolate(roi, size=work_size, mode="trilinear", align_corners=False)
+            probs_roi = F.interpolate(
+                self.roi_probabilities(work), size=list(roi.shape[2:]), mode="trilinear", align_corners=False
+            )
+        else:
+            probs_roi = self.roi_probabilities(roi)
+        probs = torch.zeros((1, probs_roi.shape[1], *image.shape[2:]), dtype=probs_roi.dtype, device=image.device)
+        probs[:, 0] = 1.0  # background outside the ROI
+        probs[(slice(None), slice(None), *[slice(lo, hi) for lo, hi in box])] = probs_roi
+        return torch.log(probs.clamp_min(1e-6))
+
+    def roi_probabilities(self, roi: torch.Tensor) -> torch.Tensor:
+        """The liver/tumor network over a whole ROI ``(1, 1, h, w, d)`` (already at ``fine_spacing``) ->
+        probabilities ``(1, 3, h, w, d)``: the one path that inference and validation share.
+
+        H-DenseUNet with ``fast_inference``: :class:`HybridSlidingWindowInferer` on an inference copy (BatchNorms
+        folded), the 2D branch once per slice, 3D windows of ``hybrid_window`` blended with a Gaussian at
+        ``hybrid_overlap`` (default: ``overlap``) along every axis they tile; otherwise MONAI's
+        ``SlidingWindowInferer`` with ``patch_size`` windows, ``overlap``, Gaussian blending. Mirrored over
+        ``mirror_axes`` if set."""
         fine: nn.Module = self.fine
         if self.fast_inference and isinstance(self.fine, HDenseUNet):  # 2D branch once per ROI slice
             inferer = HybridSlidingWindowInferer(
@@ -237,11 +270,22 @@ class LiverTumorCascade(nn.Module):
             inferer = SlidingWindowInferer(
                 roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=self.overlap, mode="gaussian"
             )
-        probs_roi = self.mirrored_probabilities(roi, inferer, fine)
-        probs = torch.zeros((1, probs_roi.shape[1], *image.shape[2:]), dtype=probs_roi.dtype, device=image.device)
-        probs[:, 0] = 1.0  # background outside the ROI
-        probs[(slice(None), slice(None), *[slice(lo, hi) for lo, hi in box])] = probs_roi
-        return torch.log(probs.clamp_min(1e-6))
+        return self.mirrored_probabilities(roi, inferer, fine)
+
+    @torch.no_grad()
+    def validation_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """What validation scores, computed as inference computes it, for the current training stage.
+
+        ``"coarse"``: ``x`` ``(N, 1, H, W, D)`` a volume already at ``coarse_spacing`` -> coarse logits, by the same
+        whole-slice path as :meth:`coarse_liver_mask`. Other stages: ``x`` a liver ROI (already at
+        ``fine_spacing``) -> log-probabilities ``(N, 3, H, W, D)`` by :meth:`roi_probabilities`. Needs eval mode.
+        """
+        plain = x.as_tensor() if isinstance(x, MetaTensor) else x
+        if self.stage == "coarse":
+            out = torch.cat([self.coarse_volume_logits(plain[i : i + 1]) for i in range(len(plain))])
+        else:
+            out = torch.cat([self.roi_probabilities(plain[i : i + 1]).clamp_min(1e-6).log() for i in range(len(plain))])
+        return convert_to_dst_type(out, x, device=out.device)[0] if isinstance(x, MetaTensor) else out
 
     def mirrored_probabilities(
         self, roi: torch.Tensor, inferer: Callable, network: nn.Module | None = None
@@ -269,24 +313,30 @@ class LiverTumorCascade(nn.Module):
         size = image.shape[2:]
         coarse_size = [max(1, round(n * s / c)) for n, s, c in zip(size, spacing, self.coarse_spacing)]
         resampled = F.interpolate(image, size=coarse_size, mode="trilinear", align_corners=False)
-        if self.fast_inference and isinstance(self.coarse, CoarseLiverNet):  # whole slices, each once
-            with torch.inference_mode():
-                logits = whole_slice_inference(
-                    inference_copy(self.coarse.unet),  # BatchNorms folded, channels-last weights
-                    resampled,
-                    self.coarse.num_adjacent_slices,
-                    self.coarse.size_divisor,
-                    self.slice_batch,
-                )
-        else:
-            inferer = SlidingWindowInferer(roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=0.0)
-            logits = inferer(resampled, self.coarse)
+        logits = self.coarse_volume_logits(resampled)
         liver_prob = torch.softmax(logits, dim=1)[:, 1:2]
         liver_prob = F.interpolate(liver_prob, size=list(size), mode="trilinear", align_corners=False)
         mask = liver_prob[0] >= self.liver_threshold
         if not mask.any():
             return mask[0]
         return get_largest_connected_component_mask(mask)[0].bool()
+
+    def coarse_volume_logits(self, volume: torch.Tensor) -> torch.Tensor:
+        """The coarse network over a whole volume ``(1, 1, H, W, D)`` at ``coarse_spacing`` -> logits
+        ``(1, 2, H, W, D)``: with ``fast_inference`` each slice once, whole (BatchNorms folded); otherwise MONAI's
+        ``SlidingWindowInferer`` in ``patch_size`` windows."""
+        if self.fast_inference and isinstance(self.coarse, CoarseLiverNet):  # whole slices, each once
+            with torch.inference_mode():
+                logits = whole_slice_inference(
+                    inference_copy(self.coarse.unet),  # BatchNorms folded, channels-last weights
+                    volume,
+                    self.coarse.num_adjacent_slices,
+                    self.coarse.size_divisor,
+                    self.slice_batch,
+                )
+            return logits.clone()  # an ordinary tensor outside inference mode
+        inferer = SlidingWindowInferer(roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=0.0)
+        return inferer(volume, self.coarse)
 
     def liver_box(self, liver: torch.Tensor, spacing: Sequence[float]) -> list[tuple[int, int]]:
         """``[(start, end)]`` per axis: the liver's bounding box plus the margin, at least ``patch_size`` wide
@@ -307,6 +357,14 @@ class LiverTumorCascade(nn.Module):
             lo, hi = max(lo, 0), min(hi, n)
             box.append((lo, hi))
         return box
+
+
+def _resampled_size(size: Sequence[int], spacing: Sequence[float], target: Sequence[float] | None) -> list[int]:
+    """Voxels per axis of a region of ``size`` voxels of ``spacing`` mm resampled to ``target`` mm (an axis with
+    ``target <= 0``, or ``target=None``, keeps its size)."""
+    if target is None:
+        return [int(n) for n in size]
+    return [int(n) if t <= 0 else max(1, round(n * s / t)) for n, s, t in zip(size, spacing, target)]
 
 
 def _requires_grad(module: nn.Module, flag: bool) -> None:

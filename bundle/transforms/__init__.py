@@ -2,14 +2,17 @@
 
 from .io import CT_READERS, load_ct_transforms
 from .liver_roi import LiverROI, LiverROId
+from .partial_labels import LIVER_OR_TUMOR, MarkUnlabelledTumord
 from .slice_stack_transforms import SliceStacks, SliceStacksd, is_slice_stack
 from .slice_stacks import slices_from_volume, volume_from_slices
 from .validation import ValidateCTd
 
 __all__ = [
     "CT_READERS",
+    "LIVER_OR_TUMOR",
     "LiverROI",
     "LiverROId",
+    "MarkUnlabelledTumord",
     "SliceStacks",
     "SliceStacksd",
     "ValidateCTd",

@@ -46,3 +46,18 @@ def test_train_config_selects_the_segmentation_loss(seg_loss, expected):
     perfect[:, 1] = 20.0
     value = loss(perfect, torch.ones(1, 1, 4, 4, 2)).item()
     assert value == pytest.approx(0.0, abs=1e-4)  # a confident, correct prediction
+
+
+def test_liver_or_tumor_voxels_take_the_marginal_loss():
+    """Label 3 (a liver-only case's liver): -w_liver log(p_liver + p_tumor), blind to how liver and tumor share it."""
+    probs = torch.tensor([[0.2, 0.5, 0.3], [0.2, 0.1, 0.7]]).T.reshape(1, 3, 2, 1)  # two voxels, same background
+    target = torch.tensor([3, 3]).reshape(1, 1, 2, 1)
+    loss = WeightedCrossEntropyLoss([0.78, 0.65, 8.57])(torch.log(probs), target)
+    assert loss.item() == pytest.approx(-0.65 * math.log(0.8), rel=1e-5)
+    mixed = torch.tensor([1, 3]).reshape(1, 1, 2, 1)
+    expected = -(0.65 * math.log(0.5) + 0.65 * math.log(0.8)) / 2
+    assert WeightedCrossEntropyLoss([0.78, 0.65, 8.57])(torch.log(probs), mixed).item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="needs 3 output channels"):
+        WeightedCrossEntropyLoss()(torch.zeros(1, 4, 2, 1), target)
+    with pytest.raises(ValueError, match=r"outside 0\.\.2"):
+        WeightedCrossEntropyLoss()(torch.zeros(1, 3, 2, 1), torch.tensor([0, 4]).reshape(1, 1, 2, 1))
