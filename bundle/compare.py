@@ -36,8 +36,6 @@ import platform
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -48,6 +46,7 @@ from typing import Any
 import torch
 from monai.utils import set_determinism
 
+from bundle.commands import REPO_ROOT, OverBudget, run_bundle
 from bundle.data import write_phantom_dataset
 from bundle.engines import latest_checkpoint, stages_of
 from bundle.inference.report import write_json_atomic
@@ -75,7 +74,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 NETWORK_SIZE = "small"  # the preset configs/demo.yaml trains
 
 #: Class weights (background, liver, tumor) a network's own paper states; the others keep train.yaml's default.
@@ -230,40 +228,6 @@ def inference_overrides(
     }
 
 
-class OverBudget(RuntimeError):
-    """A training run reached the end of its budget and was stopped."""
-
-
-def _bundle_run(configs: list[str], overrides: dict[str, str], log_path: Path, timeout: float | None = None) -> float:
-    """``python -m monai.bundle run`` with the bundle's ``configs`` and ``overrides``; wall-clock seconds.
-
-    Raises:
-        RuntimeError: the run failed (the end of its log is in the message).
-        OverBudget: it took longer than ``timeout`` s and was stopped.
-    """
-    files = [str(REPO_ROOT / "configs" / name) for name in configs]
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(files)]
-    command += ["--meta_file", str(REPO_ROOT / "configs" / "metadata.json")]
-    for key, value in overrides.items():
-        command += [f"--{key}", value]
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": str(REPO_ROOT)}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with open(log_path, "w") as log:
-        log.write(shlex.join(command) + "\n")
-        log.flush()
-        try:
-            result = subprocess.run(
-                command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout
-            )
-        except subprocess.TimeoutExpired:
-            raise OverBudget(f"over budget: stopped after {timeout:.0f} s (log: {log_path})") from None
-    if result.returncode != 0:
-        tail = "".join(log_path.read_text().splitlines(keepends=True)[-15:])
-        raise RuntimeError(f"exit {result.returncode} (log: {log_path}):\n{tail}")
-    return time.perf_counter() - started
-
-
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     """The model state dict of a checkpoint: saved bare (CheckpointSaver of one object) or under ``model``."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -356,7 +320,7 @@ def _infer_and_score(
     shutil.rmtree(predictions, ignore_errors=True)
     log = run / f"inference_{name}.log"
     overrides = inference_overrides(settings, network, run / "models" / "model.pt", images, predictions)
-    wall = _bundle_run(["inference.yaml"], overrides, log)
+    wall = run_bundle(["inference.yaml"], overrides, log)
     result = evaluate_folder(predictions, labels, out_dir=run / f"metrics_{name}")
     num_cases = max(1, len(result.cases))
     return result, (_engine_seconds(log) or wall) / num_cases
@@ -482,7 +446,7 @@ def _train_network(settings: CompareSettings, network: str, shared: _Shared) -> 
             overrides["fine_epochs"] = str(FILL_EPOCHS)
         left = max(budget - spent, 1.0) if budget > 0 else None  # a budget of 0: no limit
         try:
-            spent += _bundle_run(["train.yaml", "demo.yaml"], overrides, run / f"train_{stage}.log", left)
+            spent += run_bundle(["train.yaml", "demo.yaml"], overrides, run / f"train_{stage}.log", left)
         except OverBudget:
             epoch = adopt_last_epoch(run / "models") if stage == stages[-1] else None
             if epoch is None:
@@ -586,7 +550,7 @@ def run_comparison(settings: CompareSettings) -> int:
     logger.info("shared coarse stage, %d epochs (log: %s)", settings.coarse_epochs, out / "coarse" / "train.log")
     coarse = stage_overrides(settings, settings.networks[0], "coarse")
     coarse |= {"bundle_root": str(out / "coarse"), "ckpt_dir": str(out / "coarse"), "output_dir": str(out / "coarse")}
-    coarse_seconds = _bundle_run(["train.yaml", "demo.yaml"], coarse, out / "coarse" / "train.log")
+    coarse_seconds = run_bundle(["train.yaml", "demo.yaml"], coarse, out / "coarse" / "train.log")
     shared = _Shared(out / "coarse" / "coarse" / "model.pt", coarse_seconds, out / "heldout", _prepare_real(settings))
     rows = []
     for index, network in enumerate(settings.networks, 1):

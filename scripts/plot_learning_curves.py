@@ -1,4 +1,4 @@
-"""Draw the learning curves (training loss, validation Dice per stage) of a training's MLflow store as a PNG.
+"""Draw the learning curves (training loss, validation Dice per stage) of a training's MLflow store (PNG or SVG).
 
 Usage::
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", help="mlruns.db of the training, or a tracking URI")
     parser.add_argument("experiment", help="the training's --experiment_name")
-    parser.add_argument("--out", type=Path, required=True, help="PNG to write")
+    parser.add_argument("--out", type=Path, required=True, help="figure to write: .png, or .svg (text)")
     parser.add_argument("--title", default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")

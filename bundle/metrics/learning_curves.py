@@ -1,4 +1,6 @@
-"""Learning curves from the MLflow store a training wrote (``--tracking mlflow``): one PNG, one column per stage.
+"""Learning curves from the MLflow store a training wrote (``--tracking mlflow``): one figure, one column per stage.
+
+The figure is a PNG, or an SVG (text, diffable: the model card's figures) when the output name ends in ``.svg``.
 
 Each stage of ``--stage all`` is one MLflow run (its ``stage`` parameter says which); MONAI's ``MLFlowHandler`` logs
 ``train_loss`` per iteration and ``val_mean_dice`` per validation (epoch). The figure shows, per stage, the training
@@ -53,7 +55,8 @@ def _running_mean(values: np.ndarray, window: int) -> np.ndarray:
 def plot_learning_curves(
     tracking_uri: str, experiment_name: str, out_png: str | os.PathLike, title: str | None = None
 ) -> Path:
-    """Draw the curves of ``experiment_name`` into ``out_png`` (written atomically); returns its path."""
+    """Draw the curves of ``experiment_name`` into ``out_png`` (``.png`` or ``.svg``, written atomically); returns its
+    path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,9 +92,9 @@ def plot_learning_curves(
     fig.tight_layout()
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.png")
+    tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")
     try:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, metadata={"Date": None} if out.suffix == ".svg" else None)
         os.replace(tmp, out)
     finally:
         plt.close(fig)
