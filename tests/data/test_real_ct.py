@@ -35,7 +35,7 @@ def test_coarse_stage_trains_on_real_ct_only(real_data_dir: Path, tmp_path: Path
 
 
 def test_unknown_holdout_is_refused(real_data_dir: Path, tmp_path: Path):
-    with pytest.raises(ValueError, match="3Dircadb9.9"):
+    with pytest.raises(ValueError, match=r"3Dircadb9\.9"):
         _datalist(real_data_dir, tmp_path, holdout=["3Dircadb9.9"])
 
 
