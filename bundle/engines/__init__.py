@@ -4,6 +4,7 @@ from .checkpoints import AtomicCheckpointSaver, AtomicDiskSaver
 from .handlers import LoadPretrainedEncoder, MLflowRunExtras, RandomStates, TrainerCheckpoint, check_checkpoint
 from .losses import HybridLoss, WeightedCrossEntropyLoss
 from .stages import (
+    STAGE_COMPLETE,
     STAGE_ORDER,
     init_checkpoint,
     latest_checkpoint,
@@ -14,6 +15,7 @@ from .stages import (
 )
 
 __all__ = [
+    "STAGE_COMPLETE",
     "STAGE_ORDER",
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",

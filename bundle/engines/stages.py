@@ -20,6 +20,7 @@ Each stage keeps its best model (validation key metric) as ``model.pt`` in its f
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -29,7 +30,10 @@ from pathlib import Path
 
 from ignite.engine import Engine
 
+from bundle.config_values import as_bool
+
 __all__ = [
+    "STAGE_COMPLETE",
     "STAGE_ORDER",
     "init_checkpoint",
     "latest_checkpoint",
@@ -85,16 +89,32 @@ def latest_checkpoint(folder: str) -> str | None:
     return str(max(found)[1]) if found else None
 
 
-def run_training(stage: str, trainer: Engine, network_name: str = "hdenseunet") -> None:
+#: written into a stage's folder when the stage has finished, so that ``--stage all --resume true`` skips it
+STAGE_COMPLETE = "stage_complete.json"
+
+
+def run_training(
+    stage: str,
+    trainer: Engine,
+    network_name: str = "hdenseunet",
+    ckpt_dir: str | None = None,
+    resume: bool | str = False,
+) -> None:
     """Run one stage, or with ``stage="all"`` every stage in order, each in a fresh ``monai.bundle run`` process.
 
     ``"all"`` re-runs the command line that started this process once per stage with ``--stage <name>``, so every
     other override (dataset, network size, epochs, tracking) reaches every stage, and memory is released between
-    stages. It therefore needs the ``python -m monai.bundle run ...`` command line.
+    stages. It therefore needs the ``python -m monai.bundle run ...`` command line. Each finished stage leaves
+    :data:`STAGE_COMPLETE` in its folder; with ``resume`` (and ``ckpt_dir``), ``"all"`` skips finished stages,
+    resumes the interrupted one from its last epoch checkpoint and starts the others afresh, so one command
+    continues a long training after any stop.
     """
     if stage != "all":
         _check(stage, network_name)
         trainer.run()
+        if ckpt_dir is not None and trainer.state.epoch >= trainer.state.max_epochs:
+            marker = Path(stage_checkpoint_dir(ckpt_dir, stage)) / STAGE_COMPLETE
+            marker.write_text(json.dumps({"stage": stage, "epochs": trainer.state.epoch}) + "\n")
         return
     main = Path(sys.argv[0]).as_posix() if sys.argv else ""
     if not main.endswith("monai/bundle/__main__.py"):
@@ -102,21 +122,31 @@ def run_training(stage: str, trainer: Engine, network_name: str = "hdenseunet") 
             "stage 'all' runs from the command line (python -m monai.bundle run --config_file configs/train.yaml "
             "--stage all ...); from Python, run the stages in order: " + ", ".join(STAGE_ORDER)
         )
-    args = _without_stage(sys.argv[1:])
+    args = _without(_without(sys.argv[1:], "--stage"), "--resume")
+    resume = as_bool(resume, "resume")
+    if resume and ckpt_dir is None:
+        raise ValueError("--stage all --resume true needs ckpt_dir")
     order = stages_of(network_name)
     for name in order:
-        logger.info("=== training stage %s (%d of %d) ===", name, order.index(name) + 1, len(order))
-        subprocess.run([sys.executable, "-m", "monai.bundle", *args, "--stage", name], check=True)
+        folder = Path(stage_checkpoint_dir(ckpt_dir, name)) if ckpt_dir is not None else None
+        if resume and folder is not None and (folder / STAGE_COMPLETE).is_file():
+            logger.info("=== stage %s finished before: skipped (--resume) ===", name)
+            continue
+        again = resume and folder is not None and latest_checkpoint(str(folder)) is not None
+        position = f"{order.index(name) + 1} of {len(order)}"
+        logger.info("=== training stage %s (%s)%s ===", name, position, " resumed" if again else "")
+        command = [sys.executable, "-m", "monai.bundle", *args, "--stage", name, "--resume", str(again)]
+        subprocess.run(command, check=True)
 
 
-def _without_stage(args: list[str]) -> list[str]:
-    """Command-line arguments without ``--stage X`` / ``--stage=X``."""
+def _without(args: list[str], option: str) -> list[str]:
+    """Command-line arguments without ``option X`` / ``option=X``."""
     out, skip = [], False
     for arg in args:
         if skip:
             skip = False
-        elif arg == "--stage":
+        elif arg == option:
             skip = True
-        elif not arg.startswith("--stage="):
+        elif not arg.startswith(option + "="):
             out.append(arg)
     return out
