@@ -55,6 +55,6 @@ def validate_on_real_ct(
             result["patients"][row["case"]] = {**row, "seconds_with_startup": seconds.get(row["case"])}
     if with_sample:
         result["sample"] = segment_sample(out / "sample", Path(model))
-    write_json_atomic(out / "real_validation.json", result)
+    write_json_atomic(result, out / "real_validation.json")
     logger.info("real-CT validation: %s", json.dumps({k: v for k, v in result.items() if k != "patients"}))
     return result

@@ -48,6 +48,7 @@ from .coarse_liver import CoarseLiverNet
 from .denseunet569 import DenseUNet569
 from .hdenseunet import HDenseUNet
 from .raunet import RAUNet3D
+from .volume_geometry import dilate_box, resampled_size, voxel_spacings
 
 __all__ = ["FINE_NETWORKS", "STAGES", "LiverTumorCascade"]
 
@@ -101,6 +102,11 @@ class LiverTumorCascade(nn.Module):
             (trilinear) and the probabilities back to the ROI's grid; a value <= 0 keeps that axis's own spacing.
             ``None`` (the paper, section IV-A): the scanner's own resolution. Must match the training's
             ``fine_spacing`` (``configs/train.yaml``).
+        restrict_to_coarse: keep liver and tumor only within ``roi_margin_mm`` of the coarse liver (its largest
+            component, dilated by a box of that margin), background elsewhere in the ROI. The coarse network saw the
+            whole abdomen in training, the liver/tumor network only the liver's box and margin, so far from the
+            liver the coarse network is the better judge (spleen, abdominal wall). ``False``: the liver/tumor network
+            decides everywhere in the ROI (the paper, section III-C-3).
     """
 
     def __init__(
@@ -125,6 +131,7 @@ class LiverTumorCascade(nn.Module):
         slice_batch: int = 8,
         mirror_axes: Sequence[int] = (),
         fine_spacing: Sequence[float] | None = None,
+        restrict_to_coarse: bool = False,
     ) -> None:
         super().__init__()
         memory_efficient, freeze_bn = as_bool(memory_efficient, "memory_efficient"), as_bool(freeze_bn, "freeze_bn")
@@ -152,6 +159,7 @@ class LiverTumorCascade(nn.Module):
         self.slice_batch = int(slice_batch)
         self.mirror_axes = tuple(sorted({int(a) for a in mirror_axes}))
         self.fine_spacing = None if fine_spacing is None else tuple(float(s) for s in fine_spacing)
+        self.restrict_to_coarse = as_bool(restrict_to_coarse, "restrict_to_coarse")
         if self.fine_spacing is not None and len(self.fine_spacing) != 3:
             raise ValueError(f"fine_spacing needs 3 values (x, y, z mm), got {fine_spacing}")
         if any(a not in (0, 1, 2) for a in self.mirror_axes):
@@ -188,7 +196,7 @@ class LiverTumorCascade(nn.Module):
         (``patch_size`` windows), as ``LiverTumorCascade(fast_inference=False)`` does in eager mode.
         """
         names = ("coarse_spacing", "roi_margin_mm", "patch_size", "overlap", "sw_batch_size", "liver_threshold")
-        names += ("default_spacing", "mirror_axes", "fine_spacing")
+        names += ("default_spacing", "mirror_axes", "fine_spacing", "restrict_to_coarse")
         settings = {name: getattr(module, name) for name in names if hasattr(module, name)}
         return cls(coarse=module.coarse, fine=module.fine, stage="cascade", **{**settings, **kwargs}).eval()
 
@@ -226,7 +234,7 @@ class LiverTumorCascade(nn.Module):
     def segment_volumes(self, x: torch.Tensor) -> torch.Tensor:
         """The inference scheme on a batch of whole volumes ``(N, 1, H, W, D)`` -> log-probabilities
         ``(N, 3, H, W, D)``; voxel sizes from the MetaTensor affine, else ``default_spacing``."""
-        spacings = _spacings(x, len(x), self.default_spacing)
+        spacings = voxel_spacings(x, len(x), self.default_spacing)
         plain = x.as_tensor() if isinstance(x, MetaTensor) else x
         out = torch.cat([self.segment_volume(plain[i : i + 1], spacings[i]) for i in range(len(plain))])
         # keep the input's metadata (affine, applied transforms) so that Invertd can map the output back
@@ -238,7 +246,7 @@ class LiverTumorCascade(nn.Module):
         liver = self.coarse_liver_mask(image, spacing)
         box = self.liver_box(liver, spacing)
         roi = image[(..., *[slice(lo, hi) for lo, hi in box])]
-        work_size = _resampled_size(roi.shape[2:], spacing, self.fine_spacing)
+        work_size = resampled_size(roi.shape[2:], spacing, self.fine_spacing)
         if work_size != list(roi.shape[2:]):
             work = F.interpolate(roi, size=work_size, mode="trilinear", align_corners=False)
             probs_roi = F.interpolate(
@@ -249,6 +257,10 @@ class LiverTumorCascade(nn.Module):
         probs = torch.zeros((1, probs_roi.shape[1], *image.shape[2:]), dtype=probs_roi.dtype, device=image.device)
         probs[:, 0] = 1.0  # background outside the ROI
         probs[(slice(None), slice(None), *[slice(lo, hi) for lo, hi in box])] = probs_roi
+        if self.restrict_to_coarse and liver.any():
+            near_liver = dilate_box(liver, [int(np.ceil(m / s)) for m, s in zip(self.roi_margin_mm, spacing)])
+            probs[:, 1:] *= near_liver
+            probs[:, 0] = torch.where(near_liver, probs[:, 0], torch.ones_like(probs[:, 0]))
         return torch.log(probs.clamp_min(1e-6))
 
     def roi_probabilities(self, roi: torch.Tensor) -> torch.Tensor:
@@ -359,24 +371,7 @@ class LiverTumorCascade(nn.Module):
         return box
 
 
-def _resampled_size(size: Sequence[int], spacing: Sequence[float], target: Sequence[float] | None) -> list[int]:
-    """Voxels per axis of a region of ``size`` voxels of ``spacing`` mm resampled to ``target`` mm (an axis with
-    ``target <= 0``, or ``target=None``, keeps its size)."""
-    if target is None:
-        return [int(n) for n in size]
-    return [int(n) if t <= 0 else max(1, round(n * s / t)) for n, s, t in zip(size, spacing, target)]
-
-
 def _requires_grad(module: nn.Module, flag: bool) -> None:
     """``module.requires_grad_(flag)``, also for TorchScript modules (which lack ``requires_grad_``)."""
     for p in module.parameters():
         p.requires_grad_(flag)
-
-
-def _spacings(x: torch.Tensor, batch: int, default: Sequence[float]) -> list[tuple[float, ...]]:
-    """Voxel sizes in mm of each volume of a batch: from the MetaTensor affine, else ``default``."""
-    if isinstance(x, MetaTensor):
-        affine = x.affine
-        affines = affine if affine.dim() == 3 else affine.unsqueeze(0).expand(batch, -1, -1)
-        return [tuple(float(v) for v in torch.linalg.norm(a[:3, :3].double(), dim=0)) for a in affines]
-    return [tuple(default)] * batch
