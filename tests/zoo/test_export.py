@@ -129,16 +129,21 @@ def test_onnx_export_matches_the_eager_network_in_onnxruntime(onnx_file: Path, e
     assert diff < TOLERANCE
 
 
-@pytest.mark.filterwarnings("ignore:No hash value provided")  # no released weights, so no hashes yet
+@pytest.mark.filterwarnings("ignore:No hash value provided")  # model.ts and model.onnx are not released
 def test_large_files_yml_lists_every_model_file_for_monai_download(
-    bundle_dir: Path, torchscript: Path, onnx_file: Path
+    tmp_path: Path, torchscript: Path, onnx_file: Path
 ) -> None:
-    """large_files.yml at the bundle root, where `monai.bundle download_large_files` and the zoo's CI look; with the
-    files present MONAI reads it, finds each one and downloads nothing."""
+    """large_files.yml at the bundle root, where `monai.bundle download_large_files` and the zoo's CI look: the
+    released models/model.pt with its md5; with the files present MONAI reads it, checks them and downloads nothing."""
     entries = yaml.safe_load((REPO / "large_files.yml").read_text())["large_files"]
     assert [e["path"] for e in entries] == ["models/model.pt", "models/model.ts", "models/model.onnx"]
     assert all(set(e) == {"path", "url", "hash_val", "hash_type"} and e["hash_type"] == "md5" for e in entries)
-    shutil.copy(REPO / "large_files.yml", bundle_dir)
-    before = {e["path"]: hashlib.md5((bundle_dir / e["path"]).read_bytes()).hexdigest() for e in entries}
-    download_large_files(bundle_path=str(bundle_dir))
-    assert before == {p: hashlib.md5((bundle_dir / p).read_bytes()).hexdigest() for p in before}
+    released = REPO / "models" / "model.pt"
+    assert entries[0]["hash_val"] == hashlib.md5(released.read_bytes()).hexdigest()
+    (tmp_path / "models").mkdir()
+    shutil.copy(REPO / "large_files.yml", tmp_path)
+    for source in (released, torchscript, onnx_file):
+        shutil.copy(source, tmp_path / "models" / source.name)
+    before = {e["path"]: hashlib.md5((tmp_path / e["path"]).read_bytes()).hexdigest() for e in entries}
+    download_large_files(bundle_path=str(tmp_path))
+    assert before == {p: hashlib.md5((tmp_path / p).read_bytes()).hexdigest() for p in before}
