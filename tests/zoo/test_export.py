@@ -53,9 +53,18 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def eager(bundle_dir: Path) -> LiverTumorCascade:
-    """The same checkpoint in eager PyTorch, with the MONAI sliding windows the exported networks run in."""
+    """The same checkpoint in eager PyTorch, with the MONAI sliding windows the exported networks run in and the
+    settings of configs/inference.yaml."""
     torch.set_num_threads(2)
-    net = LiverTumorCascade(size="small", patch_size=PATCH, fast_inference=False)
+    # configs/inference.yaml's defaults (the released weights' settings) travel inside the exported module
+    config = yaml.safe_load((REPO / "configs" / "inference.yaml").read_text())
+    net = LiverTumorCascade(
+        size="small",
+        patch_size=PATCH,
+        fast_inference=False,
+        fine_spacing=config["fine_spacing"],
+        restrict_to_coarse=config["restrict_to_coarse"],
+    )
     net.load_state_dict(torch.load(bundle_dir / "models" / "model.pt", map_location="cpu", weights_only=True))
     return net.eval()
 
