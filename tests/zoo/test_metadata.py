@@ -71,3 +71,9 @@ def test_verify_metadata_offline_against_the_vendored_schema() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "metadata is verified with no error" in result.stdout + result.stderr
+
+
+def test_package_version_is_the_bundle_version(metadata: dict) -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["version"] == metadata["version"], "pyproject.toml and configs/metadata.json disagree"
