@@ -17,6 +17,7 @@ import json
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -24,10 +25,20 @@ import numpy as np
 
 from bundle.commands import REPO_ROOT, run_bundle
 from bundle.data import save_preview_png, write_phantom_dataset
+from bundle.inference.report import write_json_atomic
 from bundle.metrics.evaluate import evaluate_folder, format_table
 from bundle.metrics.lits import dice
 
-__all__ = ["DEMO_INFERENCE", "SAMPLE_CT", "run_demo", "segment_sample"]
+__all__ = [
+    "DEMO_INFERENCE",
+    "PHANTOM_TARGETS",
+    "RECIPES",
+    "SAMPLE_CT",
+    "PhantomRecipe",
+    "phantom_target_report",
+    "run_demo",
+    "segment_sample",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,24 +84,71 @@ def segment_sample(out: Path, weights: Path = REPO_ROOT / "models" / "model.pt")
     return result
 
 
+@dataclass(frozen=True)
+class PhantomRecipe:
+    """What a phantom run trains on and with: overlays of ``configs/train.yaml`` (applied in order), phantom counts
+    (``num_cases`` for training and validation, a quarter of them validation; ``num_heldout`` never trained on),
+    their matrix ``size``, and whether the released weights first segment the sample CT."""
+
+    overlays: tuple[str, ...]
+    num_cases: int
+    num_heldout: int
+    size: int = 128
+    with_sample: bool = True
+
+
+#: ``demo``: ``make demo``, minutes. ``phantoms``: the recipe that learns the phantoms (configs/phantoms.yaml, at
+#: most 60 minutes on 2 CPU cores), scored per held-out case against :data:`PHANTOM_TARGETS`.
+RECIPES: dict[str, PhantomRecipe] = {
+    "demo": PhantomRecipe(("demo.yaml",), num_cases=8, num_heldout=2),
+    "phantoms": PhantomRecipe(("demo.yaml", "phantoms.yaml"), num_cases=16, num_heldout=4, with_sample=False),
+}
+#: per held-out phantom: liver Dice, tumor Dice at least; absolute tumor burden error at most
+PHANTOM_TARGETS = {"liver_dice": 0.95, "tumor_dice": 0.75, "tumor_burden_error": 0.01}
+
+
+def phantom_target_report(cases: list[dict]) -> tuple[bool, list[str]]:
+    """Whether every scored case meets :data:`PHANTOM_TARGETS`, and one line per case saying how far it is."""
+    lines, all_met = [], bool(cases)
+    for row in cases:
+        if row.get("status") != "ok":
+            all_met = False
+            lines.append(f"{row['case']}: not scored")
+            continue
+        error = abs(float(row["tumor_burden_pred"]) - float(row["tumor_burden_ref"]))
+        met = (
+            row["liver_dice"] >= PHANTOM_TARGETS["liver_dice"]
+            and row["tumor_dice"] >= PHANTOM_TARGETS["tumor_dice"]
+            and error <= PHANTOM_TARGETS["tumor_burden_error"]
+        )
+        all_met &= met
+        lines.append(
+            f"{row['case']}: liver Dice {row['liver_dice']:.3f} (>= {PHANTOM_TARGETS['liver_dice']}), tumor Dice "
+            f"{row['tumor_dice']:.3f} (>= {PHANTOM_TARGETS['tumor_dice']}), burden error {error:.4f} "
+            f"(<= {PHANTOM_TARGETS['tumor_burden_error']}): {'met' if met else 'NOT met'}"
+        )
+    return all_met, lines
+
+
 def run_demo(
     out: Path,
-    num_cases: int = 8,
-    num_heldout: int = 2,
+    recipe: str = "demo",
     seed: int = 0,
-    size: int = 128,
     coarse_epochs: int | None = None,
     fine_epochs: int | None = None,
 ) -> int:
-    """Run the demo into ``out``; returns 0 on success (the process exit code).
+    """Run the ``recipe`` (:data:`RECIPES`) into ``out``; returns 0 on success (the process exit code).
 
-    ``coarse_epochs`` / ``fine_epochs``: None keeps configs/demo.yaml's (the one place the demo's epochs are set).
+    ``coarse_epochs`` / ``fine_epochs``: None keeps the overlays' (the one place the epochs are set).
     """
+    settings = RECIPES[recipe]
+    num_cases, num_heldout, size = settings.num_cases, settings.num_heldout, settings.size
     epochs = {"coarse_epochs": coarse_epochs, "fine_epochs": fine_epochs}
     out = Path(out).resolve()
     started = time.time()
-    logger.info("0/4 a real CT with the released weights (log: %s)", out / "sample" / "inference.log")
-    segment_sample(out / "sample")
+    if settings.with_sample:
+        logger.info("0/4 a real CT with the released weights (log: %s)", out / "sample" / "inference.log")
+        segment_sample(out / "sample")
     data_dir, heldout_dir = out / "data", out / "heldout"
     for folder in (data_dir, heldout_dir, out / "predictions", out / "models"):
         shutil.rmtree(folder, ignore_errors=True)
@@ -101,7 +159,7 @@ def run_demo(
 
     logger.info("2/4 training: coarse -> 2d -> hybrid -> joint (log: %s)", out / "train.log")
     run_bundle(
-        ["train.yaml", "demo.yaml"],
+        ["train.yaml", *settings.overlays],
         {
             "bundle_root": str(out),
             "ckpt_dir": str(out / "models"),
@@ -111,7 +169,7 @@ def run_demo(
             "stage": "all",
             **{key: str(value) for key, value in epochs.items() if value is not None},
             "tracking": "mlflow",
-            "experiment_name": "liver_tumor_demo",
+            "experiment_name": f"liver_tumor_{recipe}",
         },
         out / "train.log",
     )
@@ -133,5 +191,11 @@ def run_demo(
     logger.info("4/4 evaluation against the held-out labels")
     result = evaluate_folder(out / "predictions", heldout_dir, out_dir=out / "metrics")
     print(format_table(result))
-    logger.info("demo finished in %.0f s; everything is under %s", time.time() - started, out)
+    if recipe != "demo":
+        met, lines = phantom_target_report(result.cases)
+        print("\n".join(["targets per held-out phantom:", *lines]))
+        write_json_atomic(
+            {"all_met": met, "targets": PHANTOM_TARGETS, "cases": lines}, out / "metrics" / "targets.json"
+        )
+    logger.info("%s finished in %.0f s; everything is under %s", recipe, time.time() - started, out)
     return 0 if result.ok else 1
