@@ -32,6 +32,7 @@ __all__ = [
     "datalist_entry",
     "synthetic_ct",
     "write_bad_inputs",
+    "write_dicom_series",
     "write_good_inputs",
 ]
 
@@ -130,23 +131,34 @@ def _write_truncated_mha(path: Path, image: np.ndarray) -> Path:
     return path
 
 
-def _write_dicom_series(folder: Path, series_uid: str, study_uid: str, slices: np.ndarray, prefix: str) -> None:
-    """Write ``slices`` ((Z, Y, X) int16 HU) as one-slice CT DICOM files of one series, with ITK/GDCM."""
+def write_dicom_series(
+    folder: Path,
+    series_uid: str,
+    study_uid: str,
+    slices: np.ndarray,
+    prefix: str,
+    spacing: tuple[float, float, float] = (_SPACING_MM,) * 3,
+    origin_lps: tuple[float, float, float] = (0.0, 0.0, 0.0),
+) -> None:
+    """Write ``slices`` ((Z, Y, X) int16 HU: Z slices of Y rows of X columns) as one-slice CT DICOM files of one
+    series, with ITK/GDCM. Axial: columns run along +x and rows along +y of DICOM's LPS patient axes, slice ``k`` at
+    ``origin_lps + k * spacing[2]`` on z; ``spacing`` is (column, row, slice) in mm."""
     import itk
 
     for k, plane in enumerate(slices):
         image = itk.image_from_array(np.ascontiguousarray(plane))
-        image.SetSpacing([_SPACING_MM, _SPACING_MM])
+        image.SetSpacing([float(spacing[0]), float(spacing[1])])
+        x0, y0, z0 = origin_lps
         tags = {
             "0008|0060": "CT",
             "0008|0018": f"{series_uid}.{k + 1}",  # SOP instance UID
             "0020|000d": study_uid,
             "0020|000e": series_uid,
             "0020|0013": str(k + 1),  # instance number
-            "0020|0032": f"0\\0\\{k * _SPACING_MM:g}",  # image position (patient), mm
+            "0020|0032": f"{x0:g}\\{y0:g}\\{z0 + k * spacing[2]:g}",  # image position (patient), mm
             "0020|0037": "1\\0\\0\\0\\1\\0",  # image orientation (patient)
-            "0028|0030": f"{_SPACING_MM:g}\\{_SPACING_MM:g}",  # pixel spacing, mm
-            "0018|0050": f"{_SPACING_MM:g}",  # slice thickness, mm
+            "0028|0030": f"{spacing[1]:g}\\{spacing[0]:g}",  # pixel spacing: row spacing, column spacing (mm)
+            "0018|0050": f"{spacing[2]:g}",  # slice thickness, mm
             "0028|1052": "0",  # rescale intercept
             "0028|1053": "1",  # rescale slope
         }
@@ -219,8 +231,8 @@ def write_bad_inputs(folder: str | Path) -> dict[str, tuple[Path, str]]:
     dicom.mkdir(exist_ok=True)
     small = image[16:32, 16:32, :2].transpose(2, 1, 0)  # (Z, Y, X): two 16x16 slices
     study = "1.2.826.0.1.3680043.8.498.7001"
-    _write_dicom_series(dicom, f"{study}.1", study, small, "a")
-    _write_dicom_series(dicom, f"{study}.2", study, small, "b")
+    write_dicom_series(dicom, f"{study}.1", study, small, "a")
+    write_dicom_series(dicom, f"{study}.2", study, small, "b")
     corpus["two_dicom_series"] = (dicom, "folder holds 2 DICOM series")
     not_dicom = folder / "no_dicom"
     not_dicom.mkdir(exist_ok=True)

@@ -9,6 +9,7 @@ import torch
 from monai.transforms import Compose, LoadImage
 
 from bundle.transforms.io import CT_READERS, load_ct_transforms
+from tests.transforms.conftest import reoriented
 
 FORMATS = ["nifti_ras", "nifti_las", "nifti_lps", "nrrd", "mha"]
 
@@ -62,6 +63,28 @@ def test_original_metadata_kept(phantom_files, phantom, fmt):
     las = np.asarray(meta["original_affine"])  # stored LAS: first axis flipped
     assert nib.aff2axcodes(las) == ("L", "A", "S")
     np.testing.assert_allclose(las[:3, 3], [affine[0, 3] + 47 * 0.8, affine[1, 3], affine[2, 3]], atol=1e-4)
+
+
+def test_dicom_series_written_here_reads_as_the_same_ras_volume(tmp_path, phantom):
+    """A CT DICOM series (one file per slice, LPS patient axes, as scanners write it) of the phantom, written by
+    ITK/GDCM in the test itself: read through CT_READERS it gives the phantom's RAS array and affine, as the
+    NIfTI and NRRD copies do. Needs no ../shared."""
+    from tests.data.bad_inputs import write_dicom_series
+
+    image, _, affine = phantom
+    lps_array, lps_affine = reoriented(image, affine, "LPS")
+    origin_lps = tuple(float(v) for v in np.diag([-1.0, -1.0, 1.0]) @ lps_affine[:3, 3])
+    spacing = tuple(float(v) for v in np.linalg.norm(lps_affine[:3, :3], axis=0))
+    series = tmp_path / "series"
+    series.mkdir()
+    write_dicom_series(
+        series, "1.2.826.0.1.3680043.2.1125.7.1", "1.2.826.0.1.3680043.2.1125.7", lps_array.T, "ct", spacing, origin_lps
+    )
+    out = Compose(load_ct_transforms(["image"]))({"image": str(series)})["image"]
+    assert _reader_of(out.meta) == "ITKReader"
+    assert out.shape == (1, *image.shape)
+    np.testing.assert_array_equal(out[0].numpy(), image.astype(np.float32))
+    np.testing.assert_allclose(out.affine.numpy(), affine, atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------------------------
