@@ -48,7 +48,7 @@ from .coarse_liver import CoarseLiverNet
 from .denseunet569 import DenseUNet569
 from .hdenseunet import HDenseUNet
 from .raunet import RAUNet3D
-from .volume_geometry import dilate_box, resampled_size, voxel_spacings
+from .volume_geometry import dilate_box, liver_roi_box, resampled_size, voxel_spacings
 
 __all__ = ["FINE_NETWORKS", "STAGES", "LiverTumorCascade"]
 
@@ -352,23 +352,15 @@ class LiverTumorCascade(nn.Module):
 
     def liver_box(self, liver: torch.Tensor, spacing: Sequence[float]) -> list[tuple[int, int]]:
         """``[(start, end)]`` per axis: the liver's bounding box plus the margin, at least ``patch_size`` wide
-        where the volume allows, clipped to the volume. An empty mask gives the whole volume."""
+        where the volume allows, clipped to the volume (:func:`~bundle.networks.volume_geometry.liver_roi_box`, the
+        rule training's ``LiverROI`` uses too). An empty mask gives the whole volume."""
         shape = liver.shape
         if not liver.any():
             return [(0, n) for n in shape]
-        box = []
         nonzero = torch.nonzero(liver)
-        for axis, n in enumerate(shape):
-            margin = int(np.ceil(self.roi_margin_mm[axis] / spacing[axis]))
-            lo = int(nonzero[:, axis].min()) - margin
-            hi = int(nonzero[:, axis].max()) + 1 + margin
-            short = self.patch_size[axis] - (hi - lo)
-            if short > 0:
-                lo -= short // 2
-                hi += short - short // 2
-            lo, hi = max(lo, 0), min(hi, n)
-            box.append((lo, hi))
-        return box
+        start = [int(v) for v in nonzero.amin(0)]
+        end = [int(v) + 1 for v in nonzero.amax(0)]
+        return liver_roi_box(start, end, shape, spacing, self.roi_margin_mm, self.patch_size)
 
 
 def _requires_grad(module: nn.Module, flag: bool) -> None:
