@@ -38,16 +38,17 @@ from monai.utils import convert_to_dst_type
 from torch import nn
 
 from bundle.config_values import as_bool
-from bundle.inference.folding import inference_copy
-from bundle.inference.hybrid_inferer import HybridSlidingWindowInferer, whole_slice_inference
 
 from . import presets
 from .ablation import DenseUNet2DOnly, DenseUNet3DOnly
 from .cascaded_resnet import CascadedResNet
 from .coarse_liver import CoarseLiverNet
 from .denseunet569 import DenseUNet569
+from .folding import inference_copy
 from .hdenseunet import HDenseUNet
+from .hybrid_inferer import HybridSlidingWindowInferer
 from .raunet import RAUNet3D
+from .slices import whole_slice_inference
 from .volume_geometry import dilate_box, liver_roi_box, resampled_size, voxel_spacings
 
 __all__ = ["FINE_NETWORKS", "STAGES", "LiverTumorCascade"]
@@ -86,7 +87,7 @@ class LiverTumorCascade(nn.Module):
         memory_efficient, freeze_bn: passed to the default :class:`HDenseUNet`.
         fast_inference: run the 2D networks once per slice, on whole slices, at inference: the coarse
             :class:`CoarseLiverNet` over the whole resampled volume, H-DenseUNet through
-            :class:`~bundle.inference.hybrid_inferer.HybridSlidingWindowInferer` (2D branch once per ROI slice, 3D
+            :class:`~bundle.networks.hybrid_inferer.HybridSlidingWindowInferer` (2D branch once per ROI slice, 3D
             branch and HFF in ``hybrid_window`` windows). ``False``: MONAI's ``SlidingWindowInferer`` with
             ``patch_size`` windows for both, as other fine networks always use.
         hybrid_window: H-DenseUNet's 3D windows with ``fast_inference`` (H, W, D voxels; 0 = the whole ROI along
