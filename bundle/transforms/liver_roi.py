@@ -25,6 +25,8 @@ from monai.transforms import Cropd, CropForeground
 from monai.transforms.utils import generate_spatial_bounding_box, is_positive
 from monai.utils import ensure_tuple_rep
 
+from bundle.networks.volume_geometry import liver_roi_box
+
 __all__ = ["LiverROI", "LiverROId"]
 
 logger = logging.getLogger(__name__)
@@ -95,9 +97,6 @@ class LiverROI(CropForeground):
         margin_mm = np.asarray(ensure_tuple_rep(self.margin_mm, ndim), dtype=float)
         if np.any(margin_mm < 0):
             raise ValueError(f"LiverROI: margin_mm must be >= 0, got {self.margin_mm}")
-        # imported here: bundle.networks still imports bundle.transforms (F / F⁻¹), a cycle at import time
-        from bundle.networks.volume_geometry import liver_roi_box
-
         start, end = generate_spatial_bounding_box(img, self.select_fn, self.channel_indices, 0, True)
         if np.all(np.asarray(end) - np.asarray(start) <= 0):
             name = img.meta.get("filename_or_obj", "") if isinstance(img, MetaTensor) else ""
