@@ -1,4 +1,6 @@
-"""Data: synthetic CT phantoms (LiTS layout), 3D-IRCADb, MSD-style datalists with k-fold splits, input validation."""
+"""Data: synthetic CT phantoms in the LiTS layout (``phantom/``), 3D-IRCADb reading and conversion (``ircadb``,
+``ircadb_convert``), MSD-style datalists with k-fold splits (``datalist``), real-CT datalists (``real_ct``), and
+input validation before any heavy work (``validation``: the rules; ``image_headers``: the header readers)."""
 
 from .datalist import build_datalist, find_cases, write_datalist
 from .ircadb import IrcadbReader, find_ircadb_cases, ircadb_image, ircadb_label

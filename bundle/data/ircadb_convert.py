@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .ircadb import IRCADB_PATIENT, IrcadbReader, find_ircadb_cases, ircadb_label
-from .phantom import _save_nifti
+from .phantom.dataset import save_nifti
 
 __all__ = ["convert_ircadb", "ircadb_patient_number"]
 
@@ -109,8 +109,8 @@ def convert_ircadb(
         else:
             image, label, affine = _read_patient(case)
             note = f"3D-IRCADb {case['case_id']} (CC BY-NC-ND 4.0)"
-            _save_nifti(image, affine, image_path, note)
-            _save_nifti(label, affine, label_path, note)
+            save_nifti(image, affine, image_path, note)
+            save_nifti(label, affine, label_path, note)
             logger.info("wrote %s and %s (%s, %d tumor voxels)", image_path, label_path, image.shape, (label > 1).sum())
         written.append({"case_id": case["case_id"], "image": str(image_path), "label": str(label_path)})
     return written

@@ -1,4 +1,7 @@
-"""Inference: inputs, post-processing of the cascade's output (paper III-C-3), per-case outputs written atomically."""
+"""Inference around the cascade (which lives in :mod:`bundle.networks.cascade`): batch inputs and their checks
+(``inputs``, ``batch``), post-processing of the cascade's output (paper III-C-3, ``postprocessing``), per-case
+outputs and reports written atomically (``case_outputs``, ``report``), overlays, and the stage inferer that
+validation uses. ``folding`` and ``hybrid_inferer`` re-export what moved to :mod:`bundle.networks`."""
 
 from __future__ import annotations
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bundle.transforms import slices_from_volume, volume_from_slices
-
 from .denseunet import DenseUNet
 from .presets import dense2d_config, dense3d_config
+from .slices import slices_from_volume, volume_from_slices
 
 __all__ = ["DenseUNet2DOnly", "DenseUNet3DOnly"]
 

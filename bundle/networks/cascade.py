@@ -38,17 +38,18 @@ from monai.utils import convert_to_dst_type
 from torch import nn
 
 from bundle.config_values import as_bool
-from bundle.inference.folding import inference_copy
-from bundle.inference.hybrid_inferer import HybridSlidingWindowInferer, whole_slice_inference
 
 from . import presets
 from .ablation import DenseUNet2DOnly, DenseUNet3DOnly
 from .cascaded_resnet import CascadedResNet
 from .coarse_liver import CoarseLiverNet
 from .denseunet569 import DenseUNet569
+from .folding import inference_copy
 from .hdenseunet import HDenseUNet
+from .hybrid_inferer import HybridSlidingWindowInferer
 from .raunet import RAUNet3D
-from .volume_geometry import dilate_box, resampled_size, voxel_spacings
+from .slices import whole_slice_inference
+from .volume_geometry import dilate_box, liver_roi_box, resampled_size, voxel_spacings
 
 __all__ = ["FINE_NETWORKS", "STAGES", "LiverTumorCascade"]
 
@@ -86,7 +87,7 @@ class LiverTumorCascade(nn.Module):
         memory_efficient, freeze_bn: passed to the default :class:`HDenseUNet`.
         fast_inference: run the 2D networks once per slice, on whole slices, at inference: the coarse
             :class:`CoarseLiverNet` over the whole resampled volume, H-DenseUNet through
-            :class:`~bundle.inference.hybrid_inferer.HybridSlidingWindowInferer` (2D branch once per ROI slice, 3D
+            :class:`~bundle.networks.hybrid_inferer.HybridSlidingWindowInferer` (2D branch once per ROI slice, 3D
             branch and HFF in ``hybrid_window`` windows). ``False``: MONAI's ``SlidingWindowInferer`` with
             ``patch_size`` windows for both, as other fine networks always use.
         hybrid_window: H-DenseUNet's 3D windows with ``fast_inference`` (H, W, D voxels; 0 = the whole ROI along
@@ -352,23 +353,15 @@ class LiverTumorCascade(nn.Module):
 
     def liver_box(self, liver: torch.Tensor, spacing: Sequence[float]) -> list[tuple[int, int]]:
         """``[(start, end)]`` per axis: the liver's bounding box plus the margin, at least ``patch_size`` wide
-        where the volume allows, clipped to the volume. An empty mask gives the whole volume."""
+        where the volume allows, clipped to the volume (:func:`~bundle.networks.volume_geometry.liver_roi_box`, the
+        rule training's ``LiverROI`` uses too). An empty mask gives the whole volume."""
         shape = liver.shape
         if not liver.any():
             return [(0, n) for n in shape]
-        box = []
         nonzero = torch.nonzero(liver)
-        for axis, n in enumerate(shape):
-            margin = int(np.ceil(self.roi_margin_mm[axis] / spacing[axis]))
-            lo = int(nonzero[:, axis].min()) - margin
-            hi = int(nonzero[:, axis].max()) + 1 + margin
-            short = self.patch_size[axis] - (hi - lo)
-            if short > 0:
-                lo -= short // 2
-                hi += short - short // 2
-            lo, hi = max(lo, 0), min(hi, n)
-            box.append((lo, hi))
-        return box
+        start = [int(v) for v in nonzero.amin(0)]
+        end = [int(v) + 1 for v in nonzero.amax(0)]
+        return liver_roi_box(start, end, shape, spacing, self.roi_margin_mm, self.patch_size)
 
 
 def _requires_grad(module: nn.Module, flag: bool) -> None:

@@ -47,9 +47,9 @@ from monai.networks.layers.factories import Conv
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
 from bundle.config_values import as_bool
-from bundle.transforms import slices_from_volume, volume_from_slices
 
 from .seed_presets import cascaded_resnet_config
+from .slices import slices_from_volume, volume_from_slices
 
 __all__ = ["BI2017_TEST_SCALES", "CascadedResNet"]
 

@@ -17,9 +17,8 @@ import torch
 import torch.nn as nn
 from monai.networks.nets import UNet
 
-from bundle.transforms import slices_from_volume, volume_from_slices
-
 from .presets import coarse_config
+from .slices import slices_from_volume, volume_from_slices
 
 __all__ = ["CoarseLiverNet"]
 

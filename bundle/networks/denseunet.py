@@ -42,176 +42,23 @@ BN + ``Scale`` pair (same function, and what torchvision's ImageNet DenseNet-161
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from monai.networks.layers.factories import Conv, Pool
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 from monai.utils import ensure_tuple_rep
 
 from bundle.config_values import as_bool
 
+from .dense_blocks import DenseBlock, Transition, UpLevel
 from .presets import dense2d_config, dense3d_config
+from .slices import memory_format
 
 __all__ = ["DenseUNet", "DenseUNet65", "DenseUNet167"]
 
 _DIM_NAMES = ("H", "W", "D")
-_INTERP_MODES = ("linear", "bilinear", "trilinear")
-
-
-@contextlib.contextmanager
-def _restore_buffers(module: nn.Module) -> Iterator[None]:
-    """Undo buffer updates made inside the block: the backward pass of ``memory_efficient`` recomputes norm1's forward,
-    which would otherwise update its running statistics twice per step (torchvision's DenseNet does). Restoring in
-    ``finally`` also covers the checkpoint's early stop of the recomputation."""
-    saved = [b.clone() for b in module.buffers()]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for buffer, value in zip(module.buffers(), saved):
-                buffer.copy_(value)
-
-
-class _DenseLayer(nn.Module):
-    """One micro-block: BN-ReLU-1x1 conv (``bn_size·k``) then BN-ReLU-3x3 conv (``k``); names as torchvision."""
-
-    def __init__(
-        self,
-        spatial_dims: int,
-        in_channels: int,
-        growth_rate: int,
-        bn_size: int,
-        act: str | tuple,
-        norm: str | tuple,
-        memory_efficient: bool,
-    ) -> None:
-        super().__init__()
-        conv_type = Conv[Conv.CONV, spatial_dims]
-        self.memory_efficient = memory_efficient
-        self.norm1 = get_norm_layer(name=norm, spatial_dims=spatial_dims, channels=in_channels)
-        self.relu1 = get_act_layer(name=act)
-        self.conv1 = conv_type(in_channels, bn_size * growth_rate, kernel_size=1, bias=False)
-        self.norm2 = get_norm_layer(name=norm, spatial_dims=spatial_dims, channels=bn_size * growth_rate)
-        self.relu2 = get_act_layer(name=act)
-        self.conv2 = conv_type(bn_size * growth_rate, growth_rate, kernel_size=3, padding=1, bias=False)
-
-    def bottleneck(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        """concat → BN → ReLU → 1x1 conv: the part whose activations ``memory_efficient`` recomputes."""
-        return self.conv1(self.relu1(self.norm1(torch.cat(inputs, 1))))
-
-    def any_requires_grad(self, inputs: list[torch.Tensor]) -> bool:
-        for tensor in inputs:
-            if tensor.requires_grad:
-                return True
-        return False
-
-    @torch.jit.unused
-    def checkpoint_bottleneck(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        def closure(*tensors: torch.Tensor) -> torch.Tensor:
-            return self.bottleneck(list(tensors))
-
-        def contexts() -> tuple:
-            return contextlib.nullcontext(), _restore_buffers(self.norm1)
-
-        return cp.checkpoint(closure, *inputs, use_reentrant=False, context_fn=contexts)
-
-    def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
-        if self.memory_efficient and self.any_requires_grad(inputs) and not torch.jit.is_scripting():
-            out = self.checkpoint_bottleneck(inputs)
-        else:  # TorchScript cannot checkpoint: it takes this path, same outputs, more memory
-            out = self.bottleneck(inputs)
-        return self.conv2(self.relu2(self.norm2(out)))
-
-
-class _DenseBlock(nn.ModuleDict):
-    """``num_layers`` micro-blocks, each fed the concatenation of the block input and all previous outputs."""
-
-    def __init__(
-        self,
-        spatial_dims: int,
-        num_layers: int,
-        in_channels: int,
-        growth_rate: int,
-        bn_size: int,
-        act: str | tuple,
-        norm: str | tuple,
-        memory_efficient: bool,
-    ) -> None:
-        super().__init__()
-        for i in range(num_layers):
-            layer = _DenseLayer(
-                spatial_dims, in_channels + i * growth_rate, growth_rate, bn_size, act, norm, memory_efficient
-            )
-            self.add_module(f"denselayer{i + 1}", layer)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = [x]
-        for _, layer in self.items():
-            features.append(layer(features))
-        return torch.cat(features, 1)
-
-
-class _Transition(nn.Sequential):
-    """BN-ReLU-1x1 conv (compression) then average pooling; names as torchvision."""
-
-    def __init__(
-        self,
-        spatial_dims: int,
-        in_channels: int,
-        out_channels: int,
-        pool_size: Sequence[int],
-        act: str | tuple,
-        norm: str | tuple,
-    ) -> None:
-        super().__init__()
-        self.add_module("norm", get_norm_layer(name=norm, spatial_dims=spatial_dims, channels=in_channels))
-        self.add_module("relu", get_act_layer(name=act))
-        self.add_module("conv", Conv[Conv.CONV, spatial_dims](in_channels, out_channels, kernel_size=1, bias=False))
-        self.add_module("pool", Pool[Pool.AVG, spatial_dims](kernel_size=pool_size, stride=pool_size))
-
-
-class _UpLevel(nn.Module):
-    """Upsample, UNet summation (before or after the conv), 3x3 conv + BN-ReLU."""
-
-    def __init__(
-        self,
-        spatial_dims: int,
-        in_channels: int,
-        out_channels: int,
-        skip_channels: int,
-        scale: Sequence[int],
-        merge_before: bool,
-        act: str | tuple,
-        norm: str | tuple,
-    ) -> None:
-        super().__init__()
-        conv_type = Conv[Conv.CONV, spatial_dims]
-        self.has_skip = skip_channels > 0
-        self.merge_before = merge_before
-        self.upsample = nn.Upsample(
-            scale_factor=tuple(float(s) for s in scale), mode=_INTERP_MODES[spatial_dims - 1], align_corners=False
-        )
-        stream = in_channels if merge_before else out_channels
-        self.skip_proj: nn.Module = nn.Identity()
-        if self.has_skip and skip_channels != stream:
-            self.skip_proj = conv_type(skip_channels, stream, kernel_size=1, bias=True)
-        self.conv = conv_type(in_channels, out_channels, kernel_size=3, padding=1, bias=False)
-        self.norm = get_norm_layer(name=norm, spatial_dims=spatial_dims, channels=out_channels)
-        self.act = get_act_layer(name=act)
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor, use_skip: bool) -> torch.Tensor:
-        x = self.upsample(x)
-        add_skip = use_skip and self.has_skip
-        if add_skip and self.merge_before:
-            x = x + self.skip_proj(skip)
-        x = self.act(self.norm(self.conv(x)))
-        if add_skip and not self.merge_before:
-            x = x + self.skip_proj(skip)
-        return x
 
 
 class DenseUNet(nn.Module):
@@ -329,14 +176,14 @@ class DenseUNet(nn.Module):
         skip_channels = [init_features]
         channels = init_features
         for i, num_layers in enumerate(block_config):
-            self.features[f"denseblock{i + 1}"] = _DenseBlock(
+            self.features[f"denseblock{i + 1}"] = DenseBlock(
                 spatial_dims, num_layers, channels, growth_rate, bn_size, act, norm, memory_efficient
             )
             channels += num_layers * growth_rate
             if i < num_blocks - 1:
                 skip_channels.append(channels)
                 reduced = int(channels * compression)
-                self.features[f"transition{i + 1}"] = _Transition(spatial_dims, channels, reduced, pools[i], act, norm)
+                self.features[f"transition{i + 1}"] = Transition(spatial_dims, channels, reduced, pools[i], act, norm)
                 channels = reduced
         self.features[f"norm{num_blocks + 1}"] = get_norm_layer(name=norm, spatial_dims=spatial_dims, channels=channels)
         self.features[f"relu{num_blocks + 1}"] = get_act_layer(name=act)
@@ -347,7 +194,7 @@ class DenseUNet(nn.Module):
         for j, out_c in enumerate(decoder_channels):
             skip_c = skip_channels[num_blocks - 1 - j] if j < num_blocks else 0
             self.decoder.append(
-                _UpLevel(spatial_dims, channels, out_c, skip_c, mirror[j], skip_merge == "before_conv", act, norm)
+                UpLevel(spatial_dims, channels, out_c, skip_c, mirror[j], skip_merge == "before_conv", act, norm)
             )
             channels = out_c
         self.feature_channels = channels
@@ -389,6 +236,26 @@ class DenseUNet(nn.Module):
         num_skips = len(skips)
         for j, level in enumerate(self.decoder):
             skip = skips[num_skips - 1 - j] if j < num_skips else x
+            x = level(x, skip, self.unet_connections)
+        return x
+
+    @torch.jit.unused
+    def inference_features(self, x: torch.Tensor, channels_last: bool = True) -> torch.Tensor:
+        """:meth:`forward_features` for inference: same modules and arithmetic (equal up to float rounding), each
+        dense block writing into one preallocated tensor (:meth:`DenseBlock.forward_preallocated`) instead of
+        concatenating all previous outputs again for every layer, which also makes channels-last memory layout pay
+        (oneDNN's fastest convolution layout on CPU, where ``torch.cat`` along channels is a strided copy). With
+        ``channels_last`` the output keeps that layout. For eval mode: ``memory_efficient`` does not apply."""
+        self.check_input_size(x)
+        layout = memory_format(x.dim(), channels_last)
+        x = x.contiguous(memory_format=layout)
+        skips: list[torch.Tensor] = []
+        for name, layer in self.features.items():
+            if name == "pool0" or name.startswith("transition"):
+                skips.append(x)  # as forward_features: stem output, then each dense block before its transition
+            x = layer.forward_preallocated(x, layout) if isinstance(layer, DenseBlock) else layer(x)
+        for j, level in enumerate(self.decoder):
+            skip = skips[len(skips) - 1 - j] if j < len(skips) else x
             x = level(x, skip, self.unet_connections)
         return x
 

@@ -33,10 +33,10 @@ from monai.networks.layers.factories import Conv
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
 from bundle.config_values import as_bool
-from bundle.transforms import slices_from_volume, volume_from_slices
 
 from .denseunet import DenseUNet
 from .presets import dense2d_config, dense3d_config, hff_config
+from .slices import slices_from_volume, volume_from_slices
 
 __all__ = ["MODES", "HDenseUNet"]
 
@@ -176,11 +176,47 @@ class HDenseUNet(nn.Module):
                     m.eval()
         return self
 
+    # ---- the 2D branch and the fusion: forward and HybridSlidingWindowInferer both call these ------------------
+    def branch2d(
+        self, stacks: torch.Tensor, fast: bool = False, channels_last: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 2D branch f2d on stacks of adjacent slices ``F(I)`` ``(B, 3·in_channels, H, W)`` -> features
+        ``X2d`` ``(B, F, H, W)`` and logits ``(B, out_channels, H, W)`` (equation (1)).
+
+        ``fast``: the inference path, for eval mode (:meth:`DenseUNet.inference_features`: preallocated dense
+        blocks, ``channels_last`` memory layout); same outputs up to float rounding.
+        """
+        if fast and not torch.jit.is_scripting():
+            feat = self.dense2d.inference_features(stacks, channels_last)
+            return feat, self.dense2d.classifier(self.dense2d.dropout(feat))
+        return self.dense2d(stacks)
+
+    def fuse(
+        self,
+        x: torch.Tensor,
+        feat2d: torch.Tensor,
+        prob2d: torch.Tensor,
+        fast: bool = False,
+        channels_last: bool = True,
+    ) -> torch.Tensor:
+        """The 3D branch and the HFF layer (equations (3)-(4)): ``hff(f3d(concat(I, ŷ2d')) + X2d')``.
+
+        ``x``: image ``(N, in_channels, H, W, D)``; ``feat2d``: the 2D features on the volume ``X2d'``
+        ``(N, F, H, W, D)``; ``prob2d``: the 2D class probabilities ``ŷ2d'`` ``(N, out_channels, H, W, D)`` ->
+        fused logits ``(N, out_channels, H, W, D)``. ``fast``: as in :meth:`branch2d`, for the 3D branch.
+        """
+        inputs = torch.cat([x, prob2d], dim=1)
+        if fast and not torch.jit.is_scripting():
+            feat3d = self.dense3d.inference_features(inputs, channels_last)
+        else:
+            feat3d = self.dense3d.forward_features(inputs)
+        return self.hff(feat3d + feat2d)
+
     # ---- forward ----------------------------------------------------------------------------------------------
-    def _branch2d(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _branch2d_on_volume(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(N, C, H, W, D)`` -> 2D features ``(N, F, H, W, D)`` and 2D logits ``(N, out, H, W, D)`` (F, f2d, F⁻¹)."""
         n = x.shape[0]
-        feat, logits = self.dense2d(slices_from_volume(x))
+        feat, logits = self.branch2d(slices_from_volume(x))
         return volume_from_slices(feat, n), volume_from_slices(logits, n)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -208,14 +244,12 @@ class HDenseUNet(nn.Module):
             )
         if self._mode == "hybrid":
             with torch.no_grad():
-                feat2d, logits2d = self._branch2d(x)
+                feat2d, logits2d = self._branch2d_on_volume(x)
         else:
-            feat2d, logits2d = self._branch2d(x)
+            feat2d, logits2d = self._branch2d_on_volume(x)
         if self._mode == "2d":
             return logits2d
-        prob2d = torch.softmax(logits2d, dim=1)
-        feat3d = self.dense3d.forward_features(torch.cat([x, prob2d], dim=1))
-        fused = self.hff(feat3d + feat2d)
+        fused = self.fuse(x, feat2d, torch.softmax(logits2d, dim=1))
         if self.training and self._mode == "joint":
             return torch.stack([fused, logits2d], dim=1)
         return fused

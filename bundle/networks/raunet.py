@@ -60,9 +60,8 @@ from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Conv, Pool
 from monai.networks.layers.utils import get_act_layer, get_norm_layer
 
-from bundle.transforms import slices_from_volume, volume_from_slices
-
 from .seed_presets import raunet_config
+from .slices import slices_from_volume, volume_from_slices
 
 __all__ = ["RAUNet", "RAUNet2D", "RAUNet3D"]
 
@@ -327,7 +326,7 @@ def RAUNet2D(
 
     The stage-I liver localiser: 2 outputs (background, liver) like the bundle's coarse network; H and W divisible by
     32. ``num_adjacent_slices`` 1 is the paper (single slices); 3 or 5 feed stacks of adjacent slices
-    (:func:`~bundle.transforms.slices_from_volume`). ``overrides`` go to :class:`RAUNet`. The 2D network is the
+    (:func:`~bundle.networks.slices.slices_from_volume`). ``overrides`` go to :class:`RAUNet`. The 2D network is the
     returned module's ``net``.
     """
     net = RAUNet(2, in_channels * num_adjacent_slices, out_channels, size=size, **overrides)

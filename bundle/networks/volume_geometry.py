@@ -1,14 +1,47 @@
-"""Voxel-grid arithmetic of the cascade: voxel sizes from an affine, sizes after resampling, box dilation."""
+"""Voxel-grid arithmetic of the cascade: the liver ROI box, voxel sizes from an affine, sizes after resampling, box
+dilation."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from monai.data import MetaTensor
 
-__all__ = ["dilate_box", "resampled_size", "voxel_spacings"]
+__all__ = ["dilate_box", "liver_roi_box", "resampled_size", "voxel_spacings"]
+
+
+def liver_roi_box(
+    start: Sequence[int],
+    end: Sequence[int],
+    shape: Sequence[int],
+    spacing: Sequence[float],
+    margin_mm: Sequence[float],
+    min_size: Sequence[int] | None = None,
+) -> list[tuple[int, int]]:
+    """The liver ROI, one rule for training (:class:`~bundle.transforms.LiverROI`) and inference
+    (:meth:`~bundle.networks.LiverTumorCascade.liver_box`): ``[(lo, hi)]`` voxel indices per axis, ``hi`` exclusive.
+
+    From the liver mask's bounding box ``[start, end)`` in a volume of ``shape`` voxels of ``spacing`` mm:
+
+    1. ``ceil(margin_mm / spacing)`` voxels added on both sides of every axis (never less than the margin asked for;
+       the division is taken as it falls in floating point, as inference has always computed it);
+    2. grown to at least ``min_size`` voxels per axis if given, about the box's centre (an odd extra voxel goes to
+       the high side);
+    3. clipped to the volume. Near the volume's edge the box is then narrower than ``min_size``: pad afterwards.
+    """
+    box = []
+    for axis, n in enumerate(shape):
+        margin = math.ceil(float(margin_mm[axis]) / float(spacing[axis]))
+        lo, hi = int(start[axis]) - margin, int(end[axis]) + margin
+        short = 0 if min_size is None else int(min_size[axis]) - (hi - lo)
+        if short > 0:
+            lo -= short // 2
+            hi += short - short // 2
+        box.append((max(lo, 0), min(hi, int(n))))
+    return box
 
 
 def resampled_size(size: Sequence[int], spacing: Sequence[float], target: Sequence[float] | None) -> list[int]:

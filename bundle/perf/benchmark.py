@@ -7,8 +7,8 @@ Everything is measured in one run, so that ratios compare like with like on a sh
   the maximum. Nothing is a constant.
 - **models** (one 224x224x12 patch, batch 1; the 2D nets see its 12 slices as a batch of 12): parameters,
   analytical GFLOP (:mod:`bundle.perf.flops`: 2 · conv/linear MACs), the best of several forward passes (eval,
-  ``torch.inference_mode``) through the bundle's inference path (:func:`~bundle.inference.hybrid_inferer.
-  dense_unet_features`, :class:`~bundle.inference.hybrid_inferer.HybridSlidingWindowInferer`) and through the
+  ``torch.inference_mode``) through the bundle's inference path (:meth:`~bundle.networks.denseunet.DenseUNet.
+  inference_features`, :class:`~bundle.networks.hybrid_inferer.HybridSlidingWindowInferer`) and through the
   plain module, one SGD training step (``memory_efficient`` off and on), and the peak RSS of each in a fresh
   subprocess (``ru_maxrss``, so each figure belongs to one model and one task; it includes the Python process
   with torch, MONAI and the model loaded, reported as ``rss_model_mb``).
@@ -104,15 +104,15 @@ def _optimized_forward(model: nn.Module) -> Callable[[torch.Tensor], torch.Tenso
     """The bundle's inference path for an eval-mode ``model``: an inference copy (BatchNorms folded, channels-last
     weights; made once, here), preallocated dense blocks and channels-last activations for the DenseUNets, the
     hybrid inferer for H-DenseUNet (one window: same result as ``model(x)``), channels-last for the baseline."""
-    from bundle.inference.folding import inference_copy
-    from bundle.inference.hybrid_inferer import HybridSlidingWindowInferer, dense_unet_features
     from bundle.networks import DenseUNet, HDenseUNet
+    from bundle.networks.folding import inference_copy
+    from bundle.networks.hybrid_inferer import HybridSlidingWindowInferer
 
     fast = inference_copy(model)
     if isinstance(model, HDenseUNet):
         return lambda x: HybridSlidingWindowInferer(roi_size=x.shape[2:])(x, fast)
     if isinstance(model, DenseUNet):
-        return lambda x: fast.classifier(dense_unet_features(fast, x))
+        return lambda x: fast.classifier(fast.inference_features(x))
     return lambda x: fast(x.contiguous(memory_format=torch.channels_last_3d))
 
 

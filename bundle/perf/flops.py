@@ -52,7 +52,7 @@ def module_macs(module: nn.Module, inputs: Sequence[torch.Tensor], output: torch
 class FlopCounter:
     """Context manager that counts the FLOP of every conv / linear call of ``model`` (forward hooks), or with
     ``model=None`` of every module anywhere (a global forward hook: also counts copies made during the run, such
-    as :func:`~bundle.inference.folding.inference_copy`'s).
+    as :func:`~bundle.networks.folding.inference_copy`'s).
 
     Attributes (cumulative over all forward passes inside the ``with`` block):
         flops: 2 · MACs.

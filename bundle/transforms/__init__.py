@@ -1,4 +1,7 @@
-"""MONAI-style transforms (array + dictionary pairs) for the H-DenseUNet pipeline."""
+"""MONAI-style transforms (array + dictionary pairs) for the H-DenseUNet pipeline: CT loading and HU window
+(``io``), the liver ROI crop (``liver_roi``, the box rule of :mod:`bundle.networks.volume_geometry`), slice stacks
+(``slice_stack_transforms``; F / F⁻¹ themselves live in :mod:`bundle.networks.slices`), partial labels and input
+validation as a transform."""
 
 from .io import CT_READERS, load_ct_transforms
 from .liver_roi import LiverROI, LiverROId

@@ -14,7 +14,6 @@ background). The box is clipped to the image, so nothing is ever padded on the w
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import numpy as np
@@ -25,6 +24,8 @@ from monai.data.utils import affine_to_spacing
 from monai.transforms import Cropd, CropForeground
 from monai.transforms.utils import generate_spatial_bounding_box, is_positive
 from monai.utils import ensure_tuple_rep
+
+from bundle.networks.volume_geometry import liver_roi_box
 
 __all__ = ["LiverROI", "LiverROId"]
 
@@ -48,9 +49,11 @@ class LiverROI(CropForeground):
     1. enlarged by ``margin_mm`` millimetres on both sides of every axis, converted to voxels with the mask's
        (else the image's) voxel size from its affine and rounded up, so the margin is never less than asked
        (a plain tensor without affine counts as 1 mm voxels);
-    2. grown to at least ``min_size`` voxels per axis if given, about the box centre, shifted to stay inside the
-       image (an axis shorter than ``min_size`` keeps its full length: pad afterwards, e.g. ``SpatialPad``);
-    3. clipped to the image.
+    2. grown to at least ``min_size`` voxels per axis if given, about the box centre;
+    3. clipped to the image: near its edge the box is narrower than ``min_size``, pad afterwards (``SpatialPad``).
+
+    This is the rule the cascade applies at inference
+    (:func:`~bundle.networks.volume_geometry.liver_roi_box`), so training crops what inference will crop.
 
     An empty mask gives the whole volume and a logged warning. The crop is invertible (``inverse`` pads back with
     zeros to the input's shape; ``affine`` is updated forward and restored backward).
@@ -94,16 +97,14 @@ class LiverROI(CropForeground):
         margin_mm = np.asarray(ensure_tuple_rep(self.margin_mm, ndim), dtype=float)
         if np.any(margin_mm < 0):
             raise ValueError(f"LiverROI: margin_mm must be >= 0, got {self.margin_mm}")
-        margin_vox = [math.ceil(m / s - 1e-6) for m, s in zip(margin_mm, np.asarray(spacing, dtype=float))]
-        start, end = generate_spatial_bounding_box(img, self.select_fn, self.channel_indices, margin_vox, True)
-        start, end = np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64)
-        if np.all(end - start <= 0):
+        start, end = generate_spatial_bounding_box(img, self.select_fn, self.channel_indices, 0, True)
+        if np.all(np.asarray(end) - np.asarray(start) <= 0):
             name = img.meta.get("filename_or_obj", "") if isinstance(img, MetaTensor) else ""
             logger.warning("LiverROI: empty liver mask %s; falling back to the whole volume %s", name, shape.tolist())
-            start, end = np.zeros(ndim, dtype=np.int64), shape.copy()
-        if self.min_size is not None:
-            start, end = _grow_to_min_size(start, end, shape, np.asarray(ensure_tuple_rep(self.min_size, ndim)))
-        return start, end
+            return np.zeros(ndim, dtype=np.int64), shape.copy()
+        min_size = None if self.min_size is None else ensure_tuple_rep(self.min_size, ndim)
+        box = liver_roi_box(start, end, shape.tolist(), np.asarray(spacing, dtype=float), margin_mm, min_size)
+        return np.array([lo for lo, _ in box], dtype=np.int64), np.array([hi for _, hi in box], dtype=np.int64)
 
     def __call__(  # type: ignore[override]
         self, img: torch.Tensor, mask: torch.Tensor | None = None, lazy: bool | None = None
@@ -115,21 +116,6 @@ class LiverROI(CropForeground):
         start, end = self.compute_bounding_box(source, spacing=_spacing_mm(source, img))
         lazy_ = self.lazy if lazy is None else lazy
         return self.crop_pad(img, start, end, lazy=lazy_)
-
-
-def _grow_to_min_size(
-    start: np.ndarray, end: np.ndarray, shape: np.ndarray, min_size: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Grow ``[start, end)`` about its centre to ``min_size`` per axis, shifted to fit ``[0, shape)``."""
-    size = end - start
-    grow = np.maximum(min_size - size, 0)
-    start = start - grow // 2
-    end = start + np.maximum(size, min_size)
-    shift_up = np.maximum(-start, 0)  # box sticks out below 0: move it up
-    start, end = start + shift_up, end + shift_up
-    shift_down = np.maximum(end - shape, 0)  # sticks out above the image: move it down
-    start, end = start - shift_down, end - shift_down
-    return np.maximum(start, 0), np.minimum(end, shape)
 
 
 class LiverROId(Cropd):

@@ -7,7 +7,7 @@ from monai.data import MetaTensor
 from torch import nn
 
 from bundle.networks import LiverTumorCascade
-from bundle.networks.volume_geometry import dilate_box, resampled_size, voxel_spacings
+from bundle.networks.volume_geometry import dilate_box, liver_roi_box, resampled_size, voxel_spacings
 
 
 def test_resampled_size_and_spacings():
@@ -17,6 +17,25 @@ def test_resampled_size_and_spacings():
         torch.zeros(2, 1, 4, 4, 4), affine=torch.diag(torch.tensor([0.7, 0.7, 2.5, 1.0], dtype=torch.float64))
     )
     assert voxel_spacings(x, 2, (1.0, 1.0, 1.0)) == [(0.7, 0.7, 2.5)] * 2
+
+
+def test_liver_roi_box_at_the_volume_edges():
+    spacing, margin = (0.8, 0.7, 2.5), (10.0, 10.0, 5.0)  # margins of ceil(12.5) = 13, ceil(14.29) = 15, 2 voxels
+    shape = (48, 40, 16)
+    # inside: margin only
+    assert liver_roi_box((20, 10, 6), (30, 20, 9), shape, spacing, margin) == [(7, 43), (0, 35), (4, 11)]
+    # at the low and the high edge: the margin is clipped, not shifted back inside
+    assert liver_roi_box((0, 35, 14), (5, 40, 16), shape, spacing, margin) == [(0, 18), (20, 40), (12, 16)]
+    # grown to the patch about the centre, then clipped: narrower than the patch at the edges
+    assert liver_roi_box((0, 38, 15), (2, 40, 16), shape, spacing, (0, 0, 0), (24, 16, 12)) == [
+        (0, 13),
+        (31, 40),
+        (10, 16),
+    ]
+    # an axis shorter than the patch: the whole axis
+    assert liver_roi_box((5, 5, 5), (6, 6, 6), (10, 10, 10), (1, 1, 1), (0, 0, 0), (32, 32, 32)) == [(0, 10)] * 3
+    # a margin of a whole number of voxels is that number, not one more
+    assert liver_roi_box((10,), (11,), (40,), (0.7,), (7.0,)) == [(0, 21)]
 
 
 def test_dilate_box_grows_by_the_radius_per_axis():

@@ -10,6 +10,7 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, Invertd
 
+from bundle.networks import LiverTumorCascade
 from bundle.transforms import LiverROI, LiverROId, load_ct_transforms
 
 SPACING = (0.8, 0.7, 2.5)
@@ -58,9 +59,28 @@ def test_min_size_centred_and_clipped():
     image, mask = _volumes(box=((20, 30), (2, 6), (6, 9)))
     roi = LiverROI(margin_mm=0.0, min_size=(24, 16, 32))
     start, end = roi.compute_bounding_box(mask)
-    np.testing.assert_array_equal(start, [13, 0, 0])  # axis 0 centred; axis 1 shifted inside; axis 2 whole (16 < 32)
-    np.testing.assert_array_equal(end, [37, 16, 16])
-    assert roi(image, mask).shape == (1, 24, 16, 16)
+    # axis 0 centred; axis 1 centred then clipped at the edge (as inference does: SpatialPad fills the patch);
+    # axis 2 whole (16 < 32)
+    np.testing.assert_array_equal(start, [13, 0, 0])
+    np.testing.assert_array_equal(end, [37, 12, 16])
+    assert roi(image, mask).shape == (1, 24, 12, 16)
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        ((0, 5), (35, 40), (0, 16)),  # touching both ends of the volume
+        ((1, 3), (2, 6), (14, 15)),  # within the margin and the patch of the edges
+        ((20, 30), (10, 20), (6, 9)),  # inside
+    ],
+)
+def test_training_crops_the_box_inference_crops(box):
+    """One liver-box rule: LiverROI (training) and LiverTumorCascade.liver_box (inference) agree, edges included."""
+    _, mask = _volumes(box=box)
+    margin_mm, patch = (10.0, 10.0, 5.0), (24, 16, 12)
+    start, end = LiverROI(margin_mm=margin_mm, min_size=patch).compute_bounding_box(mask)
+    cascade = LiverTumorCascade(size="small", roi_margin_mm=margin_mm, patch_size=patch)
+    assert cascade.liver_box(mask[0].bool(), SPACING) == list(zip(start.tolist(), end.tolist()))
 
 
 def test_empty_mask_falls_back_to_whole_volume(caplog):

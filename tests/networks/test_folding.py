@@ -1,4 +1,4 @@
-"""Inference copies (bundle.inference.folding): BatchNorms folded into the convolution before them, same outputs,
+"""Inference copies (bundle.networks.folding): BatchNorms folded into the convolution before them, same outputs,
 the original network untouched."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from bundle.inference.folding import fold_batch_norms, inference_copy
-from bundle.inference.hybrid_inferer import HybridSlidingWindowInferer
 from bundle.networks import CoarseLiverNet, HDenseUNet
+from bundle.networks.folding import fold_batch_norms, inference_copy
+from bundle.networks.hybrid_inferer import HybridSlidingWindowInferer
 from bundle.networks.presets import dense2d_config, dense3d_config
 from bundle.perf import FlopCounter
 

@@ -8,15 +8,9 @@ import torch
 from monai.data import MetaTensor
 from torch import nn
 
-from bundle.inference.hybrid_inferer import (
-    HybridSlidingWindowInferer,
-    axial_slices,
-    dense_unet_features,
-    slice_stacks,
-    whole_slice_inference,
-)
 from bundle.networks import CoarseLiverNet, HDenseUNet, LiverTumorCascade
-from bundle.transforms import slices_from_volume
+from bundle.networks.hybrid_inferer import HybridSlidingWindowInferer
+from bundle.networks.slices import axial_slices, slice_stacks, slices_from_volume, whole_slice_inference
 
 
 @pytest.fixture(autouse=True)
@@ -102,13 +96,13 @@ def test_rejects_training_mode_and_bad_window():
 
 @pytest.mark.parametrize("spatial_dims", [2, 3])
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_dense_unet_features_equal_forward_features(spatial_dims, channels_last):
+def test_inference_features_equal_forward_features(spatial_dims, channels_last):
     net = small_net()
     branch, shape = (net.dense2d, (2, 3, 64, 32)) if spatial_dims == 2 else (net.dense3d, (1, 4, 64, 32, 4))
     x = torch.rand(shape)
     with torch.no_grad():
         expected = branch.forward_features(x)
-    assert torch.allclose(dense_unet_features(branch, x, channels_last), expected, atol=1e-4)
+    assert torch.allclose(branch.inference_features(x, channels_last), expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("num_slices, start, stop", [(3, 0, 7), (3, 0, 1), (3, 2, 5), (3, 6, 7), (5, 1, 6)])
