@@ -36,6 +36,7 @@ __all__ = [
     "SAMPLE_CT",
     "PhantomRecipe",
     "phantom_target_report",
+    "phantom_training_overrides",
     "run_demo",
     "segment_sample",
 ]
@@ -82,6 +83,21 @@ def segment_sample(out: Path, weights: Path = REPO_ROOT / "models" / "model.pt")
         f"{result['seconds']:.0f} s; overlay: {result['overlay']}"
     )
     return result
+
+
+def phantom_training_overrides(run_dir: Path, data_dir: Path, experiment: str) -> dict[str, str]:
+    """Overrides of ``configs/train.yaml`` for a phantom run: every stage (``--stage all``) on the LiTS-layout
+    ``data_dir`` (fold 0 of 4 validates), checkpoints, evaluation and the MLflow store under ``run_dir``."""
+    return {
+        "bundle_root": str(run_dir),
+        "ckpt_dir": str(run_dir / "models"),
+        "output_dir": str(run_dir / "eval"),
+        "dataset_dir": str(data_dir),
+        "num_folds": "4",
+        "stage": "all",
+        "tracking": "mlflow",
+        "experiment_name": experiment,
+    }
 
 
 @dataclass(frozen=True)
@@ -160,17 +176,8 @@ def run_demo(
     logger.info("2/4 training: coarse -> 2d -> hybrid -> joint (log: %s)", out / "train.log")
     run_bundle(
         ["train.yaml", *settings.overlays],
-        {
-            "bundle_root": str(out),
-            "ckpt_dir": str(out / "models"),
-            "output_dir": str(out / "eval"),
-            "dataset_dir": str(data_dir),
-            "num_folds": "4",
-            "stage": "all",
-            **{key: str(value) for key, value in epochs.items() if value is not None},
-            "tracking": "mlflow",
-            "experiment_name": f"liver_tumor_{recipe}",
-        },
+        phantom_training_overrides(out, data_dir, f"liver_tumor_{recipe}")
+        | {key: str(value) for key, value in epochs.items() if value is not None},
         out / "train.log",
     )
     shutil.copy2(out / "models" / "model.pt", out / "model.pt")

@@ -33,6 +33,7 @@ import torch
 
 from bundle.commands import run_bundle
 from bundle.data import write_phantom_dataset
+from bundle.demo import DEMO_INFERENCE, phantom_training_overrides
 from bundle.inference.postprocessing import LiverTumorCleanup, LiverTumorThreshold
 from bundle.inference.report import write_json_atomic
 from bundle.metrics.evaluate import evaluate_folder
@@ -111,17 +112,7 @@ def _run_variant(
 ) -> dict[str, Any]:
     """Train, infer and score one variant under ``out/runs/<name>``."""
     run_dir = out / "runs" / name
-    train_overrides = {
-        "bundle_root": str(run_dir),
-        "ckpt_dir": str(run_dir / "models"),
-        "output_dir": str(run_dir / "eval"),
-        "dataset_dir": str(data_dir),
-        "num_folds": "4",
-        "stage": "all",
-        "tracking": "mlflow",
-        "experiment_name": f"phantom_study_{name}",
-        **overrides,
-    }
+    train_overrides = phantom_training_overrides(run_dir, data_dir, f"phantom_study_{name}") | dict(overrides)
     seconds = run_bundle(["train.yaml", overlay], train_overrides, run_dir / "train.log")
     network_overrides = {k: v for k, v in overrides.items() if k in ("network_size", "patch_size", "fine_spacing")}
     run_bundle(
@@ -131,10 +122,7 @@ def _run_variant(
             "input": str(heldout_dir),
             "output_dir": str(run_dir / "predictions"),
             "ckpt_path": str(run_dir / "models" / "model.pt"),
-            "network_size": "small",
-            "patch_size": "[96,96,12]",
-            "fine_spacing": "None",
-            "num_workers": "0",
+            **DEMO_INFERENCE,
             "save_probabilities": "true",
             **network_overrides,
         },

@@ -75,5 +75,5 @@ def test_verify_metadata_offline_against_the_vendored_schema() -> None:
 
 def test_package_version_is_the_bundle_version(metadata: dict) -> None:
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["version"] == metadata["version"], "pyproject.toml and configs/metadata.json disagree"
