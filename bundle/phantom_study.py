@@ -13,7 +13,7 @@ threshold sweep) and ``study.md`` (one table, the command that reproduces it); p
 
 Example::
 
-    run_study(Path("runs/study"), {"demo": {}, "weights_1_1_2": {"class_weights": "$[1.0, 1.0] if ..."}})
+    run_study(Path("runs/study"), {"demo": {}, "weights_1_1_2": {"stage_settings#liver#class_weights": "[1,1,2]"}})
 """
 
 from __future__ import annotations
@@ -43,17 +43,14 @@ __all__ = ["TUMOR_THRESHOLDS", "VARIANTS", "run_study", "threshold_sweep"]
 
 logger = logging.getLogger(__name__)
 
-_LIVER_STAGES = "if @stage_now == 'coarse' else"
+_WEIGHTS, _CENTRES = "stage_settings#liver#class_weights", "stage_settings#liver#patch_class_ratios"
 #: the factors the model card names as suspects, one at a time against the demo recipe (configs/demo.yaml, which
-#: keeps train.yaml's class weights 0.78 / 0.65 / 8.57 and tumor-centred patches 1 : 1 : 2)
+#: keeps train.yaml's liver-stage class weights 0.78 / 0.65 / 8.57 and tumor-centred patches 1 : 1 : 2)
 VARIANTS: dict[str, dict[str, str]] = {
     "demo": {},
-    "tumor_weight_2": {"class_weights": f"$[1.0, 1.0] {_LIVER_STAGES} [1.0, 1.0, 2.0]"},
-    "equal_centres": {"patch_class_ratios": f"$[1, 1] {_LIVER_STAGES} [1, 1, 1, 1]"},
-    "weight_2_equal_centres": {
-        "class_weights": f"$[1.0, 1.0] {_LIVER_STAGES} [1.0, 1.0, 2.0]",
-        "patch_class_ratios": f"$[1, 1] {_LIVER_STAGES} [1, 1, 1, 1]",
-    },
+    "tumor_weight_2": {_WEIGHTS: "[1.0,1.0,2.0]"},
+    "equal_centres": {_CENTRES: "[1,1,1,1]"},
+    "weight_2_equal_centres": {_WEIGHTS: "[1.0,1.0,2.0]", _CENTRES: "[1,1,1,1]"},
     "epochs_x3": {"coarse_epochs": "45", "fine_epochs": "24"},
 }
 #: tumor thresholds re-applied offline to the saved probabilities (0.5 is what inference.yaml uses)

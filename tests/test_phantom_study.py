@@ -38,8 +38,8 @@ def test_threshold_sweep_scores_each_threshold_with_and_without_cleanup() -> Non
 
 def test_variants_change_one_named_factor_against_the_demo() -> None:
     assert VARIANTS["demo"] == {}
-    assert set(VARIANTS["tumor_weight_2"]) == {"class_weights"}
-    assert set(VARIANTS["equal_centres"]) == {"patch_class_ratios"}
+    assert set(VARIANTS["tumor_weight_2"]) == {"stage_settings#liver#class_weights"}
+    assert set(VARIANTS["equal_centres"]) == {"stage_settings#liver#patch_class_ratios"}
 
 
 def test_phantom_targets_are_met_per_case_not_on_average() -> None:
