@@ -16,11 +16,13 @@ Left out on purpose: ``nifti/ts-ct`` (the sample CT ``make demo`` segments: kept
 it), ``lits-resized`` (its header spacing is stale after resizing, so its anatomy has the wrong size in mm),
 ``dcmqi`` (3 slices, −3024 padding) and the MR image.
 
-The coarse stage trains on the real cases only: the phantoms' livers are drawn at 50-80 HU (unenhanced), where a
-contrast-enhanced liver is 100-130 HU, and with them the coarse network learned "liver = 50-80 HU" and marked
-stomach and kidney instead of the liver of a real patient (measured on 3Dircadb1.1 held out: coarse liver Dice
-0.18). Inside the liver ROI the phantoms' tumors still help, and the intensity augmentation of
-``configs/real_ct.yaml`` (±45 HU shift) covers part of the gap.
+The phantoms are drawn in contrast phases from near-unenhanced to portal venous (``phantom_enhancement``, liver
+50-135 HU; :data:`~bundle.data.phantom.PORTAL_VENOUS_HU`), with hypodense tumors 10-90 HU below the liver: real
+liver CT is mostly portal venous (3D-IRCADb-01: liver 112-120 HU, tumors 72-96 HU), and phantoms made only with an
+unenhanced liver (50-80 HU) and very dark tumors (10-40 HU) taught a tumor network that found none of a real
+patient's seven tumors (fold A of 2026-12-02). The coarse stage trains on the real cases only: with the unenhanced
+phantoms it learned "liver = 50-80 HU" and marked stomach and kidney instead of a real patient's liver (measured on
+3Dircadb1.1 held out: coarse liver Dice 0.18).
 
 ``holdout`` names real patients to leave out of training entirely (leave-one-patient-out validation): they are
 returned under ``"heldout"`` for scoring the whole cascade afterwards, and never used to pick checkpoints (the
@@ -30,6 +32,7 @@ times in ``training`` so that each epoch draws as many patches from them as from
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Sequence
@@ -44,15 +47,31 @@ __all__ = ["ensure_phantoms", "real_ct_cases", "real_ct_datalist"]
 logger = logging.getLogger(__name__)
 
 
-def ensure_phantoms(folder: str | os.PathLike, num_cases: int, size: int = 512, start_index: int = 0) -> list[dict]:
-    """The phantoms ``volume-N`` of ``folder`` (LiTS layout), generated first if any is missing (seed 0, so the
-    same files on every machine). Returns their cases (``case_id``, ``image``, ``label``)."""
+PHANTOM_SETTINGS = "phantom_settings.json"  # beside the phantoms: what they were generated with
+
+
+def ensure_phantoms(
+    folder: str | os.PathLike,
+    num_cases: int,
+    size: int = 512,
+    start_index: int = 0,
+    enhancement: Sequence[float] | float = 0.0,
+) -> list[dict]:
+    """The phantoms ``volume-N`` of ``folder`` (LiTS layout), generated first if any is missing or if they were made
+    with other settings (``phantom_settings.json``; seed 0, so the same files on every machine). ``enhancement``:
+    contrast phase or range, see :func:`~bundle.data.phantom.make_phantom`. Returns their cases (``case_id``,
+    ``image``, ``label``)."""
     folder = Path(folder)
+    enhancement = [float(enhancement)] * 2 if isinstance(enhancement, (int, float)) else [float(e) for e in enhancement]
+    settings = {"seed": 0, "size": int(size), "enhancement": enhancement}
     wanted = {str(n) for n in range(start_index, start_index + num_cases)}
     found = {c["case_id"]: c for c in find_cases(folder)} if folder.is_dir() and any(folder.iterdir()) else {}
-    if not wanted <= set(found):
-        logger.info("generating %d phantoms (%d px) in %s", num_cases, size, folder)
-        write_phantom_dataset(folder, num_cases, seed=0, size=size, start_index=start_index)
+    marker = folder / PHANTOM_SETTINGS
+    made_with = json.loads(marker.read_text()) if marker.is_file() else {"seed": 0, "size": size, "enhancement": [0, 0]}
+    if not wanted <= set(found) or made_with != settings:
+        logger.info("generating %d phantoms (%d px, enhancement %s) in %s", num_cases, size, enhancement, folder)
+        write_phantom_dataset(folder, num_cases, seed=0, size=size, start_index=start_index, enhancement=enhancement)
+        marker.write_text(json.dumps(settings))
         found = {c["case_id"]: c for c in find_cases(folder)}
     return [found[n] for n in sorted(wanted, key=int)]
 
@@ -89,6 +108,7 @@ def real_ct_datalist(
     real_repeats: int = 2,
     stage: str = "joint",
     coarse_repeats: int = 5,
+    phantom_enhancement: Sequence[float] | float = 0.0,
 ) -> dict:
     """``{"training", "validation", "heldout"}`` lists for ``configs/real_ct.yaml``.
 
@@ -102,13 +122,17 @@ def real_ct_datalist(
         real_repeats: how many times each real case is listed in ``training`` (liver stages).
         stage: the training stage; ``"coarse"`` trains on the real cases only, each listed ``coarse_repeats`` times.
         coarse_repeats: how many times each real case is listed in ``training`` for the coarse stage.
+        phantom_enhancement: the phantoms' contrast phase, a value or a ``(low, high)`` range drawn per case
+            (0: liver 50-80 HU, 1: portal venous, liver 100-135 HU; :func:`~bundle.data.phantom.make_phantom`).
     """
     held = [holdout] if isinstance(holdout, str) else [h for h in holdout if h]
     real = real_ct_cases(real_dir)
     unknown = sorted(set(held) - {c["case_id"] for c in real})
     if unknown:
         raise ValueError(f"holdout {unknown} not among the real cases {[c['case_id'] for c in real]}")
-    phantoms = ensure_phantoms(phantom_dir, num_phantoms + num_val_phantoms, size=phantom_size)
+    phantoms = ensure_phantoms(
+        phantom_dir, num_phantoms + num_val_phantoms, size=phantom_size, enhancement=phantom_enhancement
+    )
     train_real = [c for c in real if c["case_id"] not in held]
     if stage == "coarse":
         training = [_entry(c) for c in train_real] * coarse_repeats

@@ -240,3 +240,23 @@ def test_liver_side_matches_real_ct(real_data_dir):
     liver_x = _world_centroid(np.asanyarray(liver.dataobj) > 0, liver.affine)[0]
     body_x = _world_centroid(np.asanyarray(volume.dataobj) > -500, volume.affine)[0]
     assert liver_x > body_x + 20
+
+
+def test_contrast_phase_enhances_liver_and_keeps_tumours_darker():
+    """enhancement 0 is the phantom as before (same voxels); 1 is portal venous (liver 100-135 HU, hypodense
+    tumours below it); a range draws the phase per case; anything outside [0, 1] is refused."""
+    args = dict(size=128, num_slices=40, spacing=(0.8, 0.8, 2.5))
+    seed = next(s for s in range(20) if any(t["kind"] == "hypo" for t in make_phantom(s, **args).tumors))
+    plain, unenhanced = make_phantom(seed, **args), make_phantom(seed, enhancement=0.0, **args)
+    np.testing.assert_array_equal(plain.image, unenhanced.image)
+    enhanced = make_phantom(seed, enhancement=1.0, return_masks=True, **args)
+    np.testing.assert_array_equal(plain.label, enhanced.label)
+    liver = float(np.median(enhanced.image[_core(enhanced.masks["liver"])]))
+    assert 95 <= liver <= 140, liver
+    assert np.median(plain.image[plain.label == 1]) < liver - 20
+    hypo = float(np.median(enhanced.image[_core(enhanced.masks["tumor_hypo"])]))
+    assert liver - 95 <= hypo <= liver - 5, (liver, hypo)
+    drawn = {make_phantom(s, enhancement=(0.25, 1.0), **args).enhancement for s in range(3)}
+    assert all(0.25 <= e <= 1.0 for e in drawn) and len(drawn) == 3
+    with pytest.raises(ValueError, match="enhancement"):
+        make_phantom(seed, enhancement=1.5, **args)

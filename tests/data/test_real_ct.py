@@ -3,8 +3,11 @@ they help (the liver stages), never the held-out patient in training or validati
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 
 from bundle.data import ensure_phantoms, real_ct_datalist
@@ -44,3 +47,14 @@ def test_phantoms_are_made_once(tmp_path: Path):
     stamp = Path(first[0]["image"]).stat().st_mtime_ns
     second = ensure_phantoms(tmp_path, 2, size=64)
     assert [c["case_id"] for c in second] == ["0", "1"] and Path(second[0]["image"]).stat().st_mtime_ns == stamp
+
+
+def test_phantoms_are_remade_for_other_settings(tmp_path: Path):
+    """Phantoms made with another contrast phase are not reused silently: the settings file beside them decides."""
+    ensure_phantoms(tmp_path, 1, size=64)
+    plain = nib.load(tmp_path / "volume-0.nii.gz").get_fdata()
+    ensure_phantoms(tmp_path, 1, size=64, enhancement=1.0)
+    enhanced = nib.load(tmp_path / "volume-0.nii.gz").get_fdata()
+    label = nib.load(tmp_path / "segmentation-0.nii.gz").get_fdata()
+    assert np.median(enhanced[label == 1]) > np.median(plain[label == 1]) + 20
+    assert json.loads((tmp_path / "phantom_settings.json").read_text())["enhancement"] == [1.0, 1.0]

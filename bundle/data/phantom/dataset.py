@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .anatomy import paint_abdomen
-from .geometry import Canvas, draw_landmarks
+from .geometry import Canvas, draw_landmarks, organ_rng
 from .scanner import draw_acquisition, flip_axes, stored_affine, synthesise_hu, tumour_record
 from .tissues import LIVER_TISSUES, TISSUE_ID, TISSUES, TUMOR_TISSUES
 
@@ -47,6 +47,7 @@ class PhantomCase:
         orientation: axis codes of the array, e.g. ``"LPS"``.
         seed: the seed it was made from.
         masks: tissue name -> ``(X, Y, Z)`` bool where that tissue is visible, if requested.
+        enhancement: contrast phase, 0 (parenchyma unenhanced) to 1 (portal venous): see :func:`~.tissues.hu_range`.
     """
 
     image: np.ndarray
@@ -57,6 +58,7 @@ class PhantomCase:
     orientation: str = "RAS"
     seed: int = 0
     masks: dict[str, np.ndarray] | None = None
+    enhancement: float = 0.0
 
 
 def case_seed(seed: int, index: int) -> int:
@@ -71,6 +73,7 @@ def make_phantom(
     spacing: tuple[float, float, float] | None = None,
     orientation: str | None = None,
     return_masks: bool = False,
+    enhancement: tuple[float, float] | float = 0.0,
 ) -> PhantomCase:
     """One synthetic abdominal CT with liver and tumour labels, deterministic by ``seed``.
 
@@ -83,6 +86,8 @@ def make_phantom(
         orientation: axis codes of the stored array among flips of RAS (``"RAS"``, ``"LAS"``, ``"LPS"``,
             ``"LPI"``, ...); default drawn from :data:`ORIENTATIONS`.
         return_masks: also return ``masks``: tissue name -> bool ``(X, Y, Z)`` (see ``NOMINAL_HU``).
+        enhancement: contrast phase in [0, 1] (0: liver 50-80 HU, 1: portal venous, liver 100-135 HU), or a
+            ``(low, high)`` range to draw it from per case; the anatomy and every other draw stay the same.
 
     Returns:
         A :class:`PhantomCase` with ``image`` ``(size, size, Z)`` int16 HU and ``label`` uint8.
@@ -93,6 +98,10 @@ def make_phantom(
         raise ValueError(f"num_slices must be positive, got {num_slices}")
     if spacing is not None and (len(spacing) != 3 or min(spacing) <= 0):
         raise ValueError(f"spacing must be three positive mm values, got {spacing}")
+    low, high = (enhancement, enhancement) if np.isscalar(enhancement) else enhancement
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"enhancement must be a value or a (low, high) range within [0, 1], got {enhancement}")
+    phase = float(organ_rng(seed, "contrast_phase").uniform(low, high))
     start = time.perf_counter()
     scale = size / LITS_MATRIX
     lm = draw_landmarks(seed)
@@ -113,7 +122,7 @@ def make_phantom(
     if return_masks:
         masks = {name: stored(cv.tissue == i) for i, name in enumerate(TISSUES) if np.any(cv.tissue == i)}
     case = PhantomCase(
-        image=stored(synthesise_hu(cv.tissue, seed, acq)),
+        image=stored(synthesise_hu(cv.tissue, seed, acq, phase)),
         label=stored(labels_of[cv.tissue]),
         affine=stored_affine(acq),
         spacing=acq.spacing,
@@ -121,6 +130,7 @@ def make_phantom(
         orientation=acq.orientation,
         seed=seed,
         masks=masks,
+        enhancement=phase,
     )
     logger.debug("phantom seed=%d shape=%s in %.2f s", seed, acq.shape, time.perf_counter() - start)
     return case
@@ -145,12 +155,18 @@ def save_nifti(array: np.ndarray, affine: np.ndarray, path: Path, description: s
 
 
 def write_phantom_dataset(
-    out_dir: str | os.PathLike, num_cases: int, seed: int = 0, size: int = 256, start_index: int = 0
+    out_dir: str | os.PathLike,
+    num_cases: int,
+    seed: int = 0,
+    size: int = 256,
+    start_index: int = 0,
+    enhancement: tuple[float, float] | float = 0.0,
 ) -> list[dict[str, str]]:
     """Write cases ``start_index … start_index + num_cases - 1`` in the LiTS layout.
 
-    Case ``N`` is ``make_phantom(case_seed(seed, N), size)`` saved as ``volume-N.nii.gz`` (int16 HU) and
-    ``segmentation-N.nii.gz`` (uint8), so writing in chunks gives the same files as writing at once.
+    Case ``N`` is ``make_phantom(case_seed(seed, N), size, enhancement=enhancement)`` saved as
+    ``volume-N.nii.gz`` (int16 HU) and ``segmentation-N.nii.gz`` (uint8), so writing in chunks gives the same
+    files as writing at once.
 
     Returns:
         ``[{"image": path, "label": path}, ...]`` (absolute paths as strings), one per case.
@@ -162,8 +178,8 @@ def write_phantom_dataset(
     written = []
     for index in range(start_index, start_index + num_cases):
         start = time.perf_counter()
-        case = make_phantom(case_seed(seed, index), size=size)
-        note = f"phantom seed={seed} case={index} {case.orientation}"
+        case = make_phantom(case_seed(seed, index), size=size, enhancement=enhancement)
+        note = f"phantom seed={seed} case={index} {case.orientation} enhancement={case.enhancement:.2f}"
         image_path, label_path = out / f"volume-{index}.nii.gz", out / f"segmentation-{index}.nii.gz"
         save_nifti(case.image, case.affine, image_path, note)
         save_nifti(case.label, case.affine, label_path, note)

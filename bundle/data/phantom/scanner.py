@@ -9,7 +9,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from .geometry import Landmarks, organ_rng
-from .tissues import NOMINAL_HU, TEXTURE_HU, TISSUES
+from .tissues import TEXTURE_HU, TISSUES, hu_range
 
 __all__ = [
     "ORIENTATIONS",
@@ -108,14 +108,15 @@ def stored_affine(acq: Acquisition) -> np.ndarray:
     return affine.astype(np.float32).astype(np.float64)
 
 
-def synthesise_hu(tissue: np.ndarray, seed: int, acq: Acquisition) -> np.ndarray:
-    """Tissue map ``(X, Y, Z)`` -> int16 HU: per-case tissue means, smooth texture, blur, noise, clip.
+def synthesise_hu(tissue: np.ndarray, seed: int, acq: Acquisition, enhancement: float = 0.0) -> np.ndarray:
+    """Tissue map ``(X, Y, Z)`` -> int16 HU: per-case tissue means (at contrast ``enhancement``, see
+    :func:`~.tissues.hu_range`), smooth texture, blur, noise, clip.
 
     The texture (zero mean, unit SD, correlated over ~4 voxels) is drawn on a grid halved in-plane and
     repeated; the partial-volume blur hides the blocks. In-place steps keep a 512² case under ~1.5 GB.
     """
     rng = organ_rng(seed, "hu")
-    means = np.array([rng.uniform(*NOMINAL_HU[t]) for t in TISSUES], np.float32)
+    means = np.array([rng.uniform(*hu_range(t, enhancement)) for t in TISSUES], np.float32)
     texture_sd = np.array([TEXTURE_HU[t] for t in TISSUES], np.float32)
     noise = organ_rng(seed, "noise")
     (nx, ny, nz), (dx, _, dz) = tissue.shape, acq.spacing
