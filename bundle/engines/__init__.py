@@ -1,7 +1,14 @@
 """What ignite and MONAI's SupervisedTrainer lack: the paper's losses, the stage order, checkpoint wiring."""
 
 from .checkpoints import AtomicCheckpointSaver, AtomicDiskSaver
-from .handlers import LoadPretrainedEncoder, MLflowRunExtras, RandomStates, TrainerCheckpoint, check_checkpoint
+from .handlers import (
+    DecoderWarmup,
+    LoadPretrainedEncoder,
+    MLflowRunExtras,
+    RandomStates,
+    TrainerCheckpoint,
+    check_checkpoint,
+)
 from .losses import HybridLoss, WeightedCrossEntropyLoss
 from .stages import (
     STAGE_COMPLETE,
@@ -19,6 +26,7 @@ __all__ = [
     "STAGE_ORDER",
     "AtomicCheckpointSaver",
     "AtomicDiskSaver",
+    "DecoderWarmup",
     "HybridLoss",
     "LoadPretrainedEncoder",
     "MLflowRunExtras",

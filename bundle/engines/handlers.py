@@ -16,7 +16,14 @@ from bundle.config_values import as_bool
 from .checkpoints import AtomicCheckpointSaver
 from .stages import latest_checkpoint
 
-__all__ = ["LoadPretrainedEncoder", "MLflowRunExtras", "RandomStates", "TrainerCheckpoint", "check_checkpoint"]
+__all__ = [
+    "DecoderWarmup",
+    "LoadPretrainedEncoder",
+    "MLflowRunExtras",
+    "RandomStates",
+    "TrainerCheckpoint",
+    "check_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +166,78 @@ class LoadPretrainedEncoder:
 
         fine = getattr(self.network, "fine", self.network)
         load_densenet161_encoder(fine, self.path)
+
+
+def _warmup_targets(network: torch.nn.Module) -> list[torch.nn.Module]:
+    """The 2D DenseUNets whose UNet connections :class:`DecoderWarmup` switches: ``network`` unwrapped from DDP,
+    then its liver/tumor network (``fine``) if it is a cascade, then that network's 2D branch (``dense2d``)."""
+    from bundle.networks import DenseUNet
+
+    net = getattr(network, "module", network)
+    net = getattr(net, "fine", net)
+    net = getattr(net, "dense2d", net)
+    if not isinstance(net, DenseUNet) or net.spatial_dims != 2:
+        raise TypeError(
+            f"DecoderWarmup needs a 2D DenseUNet (H-DenseUNet's 2D branch), got {type(net).__name__}: the warm-up "
+            "is the 2d stage's, which H-DenseUNet alone has"
+        )
+    return [net]
+
+
+class DecoderWarmup:
+    """The decoder warm-up of H-DenseUNet's 2d stage (Li et al. 2018, section III-C-2).
+
+    "Since the weights are initialized with a random distribution in the decoder part, we first warm up the network
+    without UNet connections. After several iterations, the UNet connections are added to jointly fine tune the
+    model." The training iterations of the first ``epochs`` epochs run the 2D DenseUNet with
+    ``unet_connections=False`` (the upsampling path alone: its outputs do not depend on the skip activations); every
+    later iteration, and everything outside a training iteration (validation, checkpoints, inference), runs with the
+    UNet connections. So validation scores, and the stage's best ``model.pt`` holds, the network as inference runs
+    it, even during the warm-up. The switch is decided per iteration from ``engine.state.epoch``, so a run resumed
+    inside the warm-up continues it. 0 epochs: nothing is attached.
+
+    While the connections are off, the skip projections get no gradient; under DDP that needs
+    ``find_unused_parameters`` (``configs/multi_gpu_train.yaml`` turns it on for a 2d stage with a warm-up).
+
+    Args:
+        network: the trained network: a :class:`~bundle.networks.cascade.LiverTumorCascade` (its H-DenseUNet's 2D
+            branch is warmed up), an ``HDenseUNet`` or a 2D ``DenseUNet``, possibly DDP-wrapped.
+        epochs: warm-up epochs (``warmup_epochs`` in ``configs/train.yaml``); must be fewer than the stage's epochs,
+            or the UNet connections would never train.
+    """
+
+    def __init__(self, network: torch.nn.Module, epochs: int) -> None:
+        epochs = int(epochs)
+        if epochs < 0:
+            raise ValueError(f"warmup_epochs must be 0 (off) or more, got {epochs}")
+        self.network = network
+        self.epochs = epochs
+
+    def attach(self, engine: Engine) -> None:
+        if self.epochs == 0:
+            return
+        self.targets = _warmup_targets(self.network)
+        max_epochs = engine.state.max_epochs
+        if max_epochs is not None and self.epochs >= max_epochs:
+            raise ValueError(
+                f"warmup_epochs {self.epochs} leaves none of the stage's {max_epochs} epochs to train with the UNet "
+                "connections: pass fewer (--warmup_epochs 0 turns the warm-up off) or more --epochs"
+            )
+        logger.info("decoder warm-up: epochs 1-%d of %d train without UNet connections", self.epochs, max_epochs)
+        engine.add_event_handler(Events.ITERATION_STARTED, self.iteration_started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self.iteration_completed)
+
+    def in_warmup(self, engine: Engine) -> bool:
+        """Whether the current iteration belongs to the warm-up (``engine.state.epoch`` counts from 1)."""
+        return engine.state.epoch <= self.epochs
+
+    def iteration_started(self, engine: Engine) -> None:
+        for net in self.targets:
+            net.unet_connections = not self.in_warmup(engine)
+
+    def iteration_completed(self, engine: Engine) -> None:
+        for net in self.targets:
+            net.unet_connections = True
 
 
 class MLflowRunExtras:

@@ -56,9 +56,13 @@ from .dense_blocks import DenseBlock, Transition, UpLevel
 from .presets import dense2d_config, dense3d_config
 from .slices import memory_format
 
-__all__ = ["DenseUNet", "DenseUNet65", "DenseUNet167"]
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "DenseUNet", "DenseUNet65", "DenseUNet167"]
 
 _DIM_NAMES = ("H", "W", "D")
+
+#: torchvision's ImageNet input normalisation (RGB), what DenseNet-161's ImageNet weights were trained on
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class DenseUNet(nn.Module):
@@ -93,7 +97,15 @@ class DenseUNet(nn.Module):
         unet_connections: add the skips; a plain attribute that can be switched at run time (the paper warms
             the randomly initialised decoder up without UNet connections). Parameters are the same either way;
             while it is False the 1x1 skip projections get no gradient (under DDP freeze them or use
-            ``find_unused_parameters=True`` for the warm-up).
+            ``find_unused_parameters=True`` for the warm-up). ``bundle.engines.DecoderWarmup`` switches it in the
+            2d stage (``warmup_epochs`` in ``configs/train.yaml``).
+
+    Input normalisation: every forward path (:meth:`forward`, :meth:`forward_features`, :meth:`inference_features`)
+    first computes ``(x - input_mean) / input_std`` per channel, with the buffers ``input_mean`` and ``input_std``
+    (shape ``(1, in_channels, 1, 1[, 1])``, identity by default). They are in the state dict, so a setting travels
+    with the checkpoint through every later stage, inference and export. :meth:`set_input_normalization` sets them;
+    :func:`~bundle.networks.pretrained.load_densenet161_encoder` sets ImageNet's mean and std (the three slices of a
+    2D stack as R, G, B). A checkpoint saved before these buffers existed loads as identity.
 
     Examples::
 
@@ -200,6 +212,9 @@ class DenseUNet(nn.Module):
         self.feature_channels = channels
         self.dropout = nn.Dropout(dropout_prob)
         self.classifier = conv_type(channels, out_channels, kernel_size=1, bias=True)
+        stats_shape = (1, in_channels) + (1,) * spatial_dims
+        self.register_buffer("input_mean", torch.zeros(stats_shape))
+        self.register_buffer("input_std", torch.ones(stats_shape))
 
         for m in self.modules():
             if isinstance(m, conv_type):
@@ -209,6 +224,36 @@ class DenseUNet(nn.Module):
             elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+    def set_input_normalization(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> DenseUNet:
+        """Normalise every input as ``(x - mean) / std`` per channel (``in_channels`` values each) inside the
+        network; ``None`` for both restores the identity. Returns ``self``."""
+        if mean is None and std is None:
+            mean, std = [0.0] * self.in_channels, [1.0] * self.in_channels
+        if mean is None or std is None or len(mean) != self.in_channels or len(std) != self.in_channels:
+            raise ValueError(
+                f"input normalisation needs one mean and one std per input channel ({self.in_channels}), "
+                f"got mean={mean}, std={std}"
+            )
+        if any(float(s) <= 0 for s in std):
+            raise ValueError(f"input normalisation: std must be positive, got {std}")
+        with torch.no_grad():
+            self.input_mean.copy_(torch.tensor([float(m) for m in mean]).reshape(self.input_mean.shape))
+            self.input_std.copy_(torch.tensor([float(s) for s in std]).reshape(self.input_std.shape))
+        return self
+
+    def normalize_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - input_mean) / input_std``, per channel: the first step of every forward path."""
+        return (x - self.input_mean) / self.input_std
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a whole checkpoint of this network saved before the input normalisation buffers existed: identity, as
+        # those networks computed (a partial state dict, e.g. an encoder, leaves the buffers as they are)
+        for name in ("input_mean", "input_std"):
+            if prefix + name not in state_dict and prefix + "classifier.weight" in state_dict:
+                own = getattr(self, name)
+                state_dict[prefix + name] = own.new_full(own.shape, 1.0 if name == "input_std" else 0.0)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def check_input_size(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is ``(N, C, *spatial)`` with each spatial size divisible as needed."""
@@ -228,6 +273,7 @@ class DenseUNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W[, D]) -> (N, decoder_channels[-1], H, W[, D])``: the last decoder level."""
         self.check_input_size(x)
+        x = self.normalize_input(x)
         skips: list[torch.Tensor] = []
         for name, layer in self.features.items():
             if name == "pool0" or name.startswith("transition"):
@@ -248,7 +294,7 @@ class DenseUNet(nn.Module):
         ``channels_last`` the output keeps that layout. For eval mode: ``memory_efficient`` does not apply."""
         self.check_input_size(x)
         layout = memory_format(x.dim(), channels_last)
-        x = x.contiguous(memory_format=layout)
+        x = self.normalize_input(x).contiguous(memory_format=layout)
         skips: list[torch.Tensor] = []
         for name, layer in self.features.items():
             if name == "pool0" or name.startswith("transition"):

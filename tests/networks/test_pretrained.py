@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from bundle.networks import DenseUNet, DenseUNet65, DenseUNet167, HDenseUNet, load_densenet161_encoder
+from bundle.networks.denseunet import IMAGENET_MEAN, IMAGENET_STD
 from bundle.networks.presets import dense2d_config
 
 
@@ -59,7 +60,9 @@ def test_paper_encoder_takes_densenet161(tmp_path, old_names):
     net = DenseUNet167()
     sd = torchvision_densenet161(old_names)
     torch.save(sd, tmp_path / "densenet161.pth")
-    decoder_before = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("features.")}
+    decoder_before = {
+        k: v.clone() for k, v in net.state_dict().items() if not k.startswith(("features.", "input_mean", "input_std"))
+    }
     report = load_densenet161_encoder(net, str(tmp_path / "densenet161.pth"))
     state = net.state_dict()
     expected = {re.sub(r"\.(norm|conv)\.([12])\.", r".\1\2.", k): v for k, v in sd.items()}
@@ -72,6 +75,9 @@ def test_paper_encoder_takes_densenet161(tmp_path, old_names):
     assert all(not k.startswith("features.") for k in report["random_init"])
     assert {"decoder.0.skip_proj.weight", "classifier.weight"} <= set(report["random_init"])
     assert all(torch.equal(state[k], v) for k, v in decoder_before.items())
+    assert report["input_normalization"] == "imagenet"
+    assert state["input_mean"].flatten().tolist() == pytest.approx(IMAGENET_MEAN)
+    assert state["input_std"].flatten().tolist() == pytest.approx(IMAGENET_STD)
 
 
 def test_hdenseunet_loads_2d_branch_only(tmp_path):
