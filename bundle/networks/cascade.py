@@ -193,11 +193,15 @@ class LiverTumorCascade(nn.Module):
 
         The exported module's ``coarse`` and ``fine`` TorchScript networks run inside this class's Python ROI logic
         with the settings stored in the module (``coarse_spacing``, ``roi_margin_mm``, ``patch_size``, ``overlap``,
-        ``liver_threshold``, ...); ``kwargs`` override them. Both networks run in MONAI's ``SlidingWindowInferer``
-        (``patch_size`` windows), as ``LiverTumorCascade(fast_inference=False)`` does in eager mode.
+        ``liver_threshold``, ``fast_inference``, ``hybrid_window``, ...); ``kwargs`` override them. So the exported
+        networks run the path the eager module they were exported from runs, ``configs/inference.yaml``'s by
+        default: with ``fast_inference`` the coarse network on whole slices and H-DenseUNet through
+        :class:`HybridSlidingWindowInferer` (the compiled ``branch2d`` and ``fuse``; BatchNorms are not folded in a
+        TorchScript module, the same arithmetic up to float rounding), otherwise MONAI's ``SlidingWindowInferer``.
         """
         names = ("coarse_spacing", "roi_margin_mm", "patch_size", "overlap", "sw_batch_size", "liver_threshold")
         names += ("default_spacing", "mirror_axes", "fine_spacing", "restrict_to_coarse")
+        names += ("fast_inference", "hybrid_window", "hybrid_overlap", "slice_batch")
         settings = {name: getattr(module, name) for name in names if hasattr(module, name)}
         return cls(coarse=module.coarse, fine=module.fine, stage="cascade", **{**settings, **kwargs}).eval()
 
@@ -274,11 +278,11 @@ class LiverTumorCascade(nn.Module):
         ``SlidingWindowInferer`` with ``patch_size`` windows, ``overlap``, Gaussian blending. Mirrored over
         ``mirror_axes`` if set."""
         fine: nn.Module = self.fine
-        if self.fast_inference and isinstance(self.fine, HDenseUNet):  # 2D branch once per ROI slice
+        if self.fast_inference and _is_a(self.fine, HDenseUNet):  # 2D branch once per ROI slice
             inferer = HybridSlidingWindowInferer(
                 roi_size=self.hybrid_window, overlap=self.hybrid_overlap, slice_batch=self.slice_batch, mode="gaussian"
             )
-            fine = inference_copy(self.fine)  # BatchNorms folded, channels-last weights
+            fine = _inference_network(self.fine)  # BatchNorms folded, channels-last weights
         else:
             inferer = SlidingWindowInferer(
                 roi_size=self.patch_size, sw_batch_size=self.sw_batch_size, overlap=self.overlap, mode="gaussian"
@@ -338,10 +342,10 @@ class LiverTumorCascade(nn.Module):
         """The coarse network over a whole volume ``(1, 1, H, W, D)`` at ``coarse_spacing`` -> logits
         ``(1, 2, H, W, D)``: with ``fast_inference`` each slice once, whole (BatchNorms folded); otherwise MONAI's
         ``SlidingWindowInferer`` in ``patch_size`` windows."""
-        if self.fast_inference and isinstance(self.coarse, CoarseLiverNet):  # whole slices, each once
+        if self.fast_inference and _is_a(self.coarse, CoarseLiverNet):  # whole slices, each once
             with torch.inference_mode():
                 logits = whole_slice_inference(
-                    inference_copy(self.coarse.unet),  # BatchNorms folded, channels-last weights
+                    _inference_network(self.coarse.unet),  # BatchNorms folded, channels-last weights
                     volume,
                     self.coarse.num_adjacent_slices,
                     self.coarse.size_divisor,
@@ -362,6 +366,19 @@ class LiverTumorCascade(nn.Module):
         start = [int(v) for v in nonzero.amin(0)]
         end = [int(v) + 1 for v in nonzero.amax(0)]
         return liver_roi_box(start, end, shape, spacing, self.roi_margin_mm, self.patch_size)
+
+
+def _is_a(module: nn.Module, cls: type) -> bool:
+    """``isinstance(module, cls)``, or ``module`` is a TorchScript compilation of ``cls`` (``from_torchscript``)."""
+    if isinstance(module, cls):
+        return True
+    return isinstance(module, torch.jit.ScriptModule) and getattr(module, "original_name", None) == cls.__name__
+
+
+def _inference_network(module: nn.Module) -> nn.Module:
+    """:func:`inference_copy` (BatchNorms folded, channels-last weights) of an eager network; a TorchScript network
+    as it is (its modules cannot be replaced)."""
+    return module if isinstance(module, torch.jit.ScriptModule) else inference_copy(module)
 
 
 def _requires_grad(module: nn.Module, flag: bool) -> None:

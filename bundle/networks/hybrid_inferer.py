@@ -19,7 +19,8 @@ the 3D windows need not be 224 px wide. On an ROI exactly one window big the res
 The inferer only schedules: the 2D branch and the fusion are H-DenseUNet's own public methods
 (:meth:`~bundle.networks.hdenseunet.HDenseUNet.branch2d`, :meth:`~bundle.networks.hdenseunet.HDenseUNet.fuse`),
 called with ``fast=True`` (:meth:`~bundle.networks.denseunet.DenseUNet.inference_features`: preallocated dense
-blocks, channels-last memory layout).
+blocks, channels-last memory layout). A TorchScript H-DenseUNet (the ``fine`` network of an exported ``model.ts``)
+works too: its compiled ``branch2d`` and ``fuse`` run the plain forward path, the same arithmetic.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ from torch import nn
 from .slices import axial_slices, crop_padding, memory_format, pad_widths, slice_stacks
 
 __all__ = ["HybridSlidingWindowInferer"]
+
+
+def _mode(network: nn.Module) -> str:
+    """H-DenseUNet's mode; a TorchScript H-DenseUNet (``torch.jit.load`` of ``ckpt_export``) lacks the ``mode``
+    property but keeps its ``_mode``."""
+    return getattr(network, "mode", None) or getattr(network, "_mode", "joint")
 
 
 def _axis_windows(extent: int, size: int, overlap: float, divisor: int) -> list[tuple[int, int]]:
@@ -140,7 +147,7 @@ class HybridSlidingWindowInferer:
 
     def _volume(self, image: torch.Tensor, network: nn.Module) -> torch.Tensor:
         shape = list(image.shape[2:])
-        only_2d = getattr(network, "mode", "joint") == "2d"
+        only_2d = _mode(network) == "2d"
         window, padded_shape = self._window_and_padded_shape(shape, network)
         if only_2d:
             window[2] = padded_shape[2] = shape[2]  # no 3D branch: no window along D, no padding of D
@@ -200,7 +207,7 @@ class HybridSlidingWindowInferer:
             stacks = slice_stacks(slices, s, e).contiguous(memory_format=layout)
             feat, logits = network.branch2d(stacks, fast=True, channels_last=self.channels_last)
             feats.append(feat)
-            outs.append(logits if network.mode == "2d" else torch.softmax(logits, dim=1))
+            outs.append(logits if _mode(network) == "2d" else torch.softmax(logits, dim=1))
             self.last_stats["slices_2d"] += e - s
         # F⁻¹: (n, K, H, W) -> (1, K, H, W, n), channels-last-3d as the 3D branch wants it
         layout = memory_format(5, self.channels_last)

@@ -4,6 +4,12 @@ exported files loaded (torch.jit.load, onnxruntime) and compared with the eager 
 What is exported: ``network_def`` is ``LiverTumorCascade``; its ROI search is data-dependent Python, so every
 export path gives the liver/tumor network (H-DenseUNet, fused logits, eval mode) for one patch as ``forward``,
 with the coarse liver network as ``coarse_logits`` in the TorchScript file (see docs/README.md).
+
+The reference is the eager network exactly as ``python -m monai.bundle run --config_file configs/inference.yaml``
+builds and calls it (``network_def`` parsed from that config with its defaults, called by its ``inferer``): the
+fast path (coarse network on whole slices, H-DenseUNet's 2D branch once per slice, 3D windows blended with a
+Gaussian, BatchNorms folded). Every comparison asserts a max absolute difference below ``TOLERANCE`` (1e-4), the
+figure docs/README.md states.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import onnxruntime
 import pytest
 import torch
 import yaml
-from monai.bundle import download_large_files
+from monai.bundle import ConfigParser, download_large_files
 
 from bundle.networks import LiverTumorCascade
 from tests.engines.bundle_runs import META, REPO
@@ -51,21 +57,22 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _inference_config(bundle_dir: Path) -> ConfigParser:
+    """configs/inference.yaml with the overrides of these tests, as ``monai.bundle run`` reads it."""
+    parser = ConfigParser()
+    parser.read_config(INFERENCE)
+    parser.update({"bundle_root": str(bundle_dir), "network_size": "small", "patch_size": PATCH, "device": "cpu"})
+    return parser
+
+
 @pytest.fixture(scope="module")
 def eager(bundle_dir: Path) -> LiverTumorCascade:
-    """The same checkpoint in eager PyTorch, with the MONAI sliding windows the exported networks run in and the
-    settings of configs/inference.yaml."""
+    """The same checkpoint in eager PyTorch: ``network`` of configs/inference.yaml, as `monai.bundle run` builds it
+    (its defaults: ``fast_inference``, ``fine_spacing``, ``restrict_to_coarse``, ...)."""
     torch.set_num_threads(2)
-    # configs/inference.yaml's defaults (the released weights' settings) travel inside the exported module
-    config = yaml.safe_load((REPO / "configs" / "inference.yaml").read_text())
-    net = LiverTumorCascade(
-        size="small",
-        patch_size=PATCH,
-        fast_inference=False,
-        fine_spacing=config["fine_spacing"],
-        restrict_to_coarse=config["restrict_to_coarse"],
-    )
+    net = _inference_config(bundle_dir).get_parsed_content("network")
     net.load_state_dict(torch.load(bundle_dir / "models" / "model.pt", map_location="cpu", weights_only=True))
+    assert net.fast_inference, "configs/inference.yaml runs the fast path by default"
     return net.eval()
 
 
@@ -112,17 +119,34 @@ def test_torchscript_export_matches_the_eager_networks(torchscript: Path, eager:
     assert fine_diff < TOLERANCE and coarse_diff < TOLERANCE
 
 
-def test_the_whole_cascade_runs_on_the_torchscript_networks(torchscript: Path, eager: LiverTumorCascade) -> None:
-    """LiverTumorCascade.from_torchscript: the exported networks inside the Python ROI search, on a whole volume of
-    odd size (1 mm voxels: plain tensors carry no affine)."""
-    cascade = LiverTumorCascade.from_torchscript(torch.jit.load(str(torchscript), map_location="cpu"))
-    volume = torch.rand(1, 1, 50, 37, 9, generator=torch.Generator().manual_seed(2))
+def _compare_cascades(exported: LiverTumorCascade, eager: LiverTumorCascade, inferer, volume: torch.Tensor) -> float:
+    """Max |difference| of the log-probabilities both cascades return for ``volume`` through ``inferer``."""
     with torch.no_grad():
-        exported, reference = cascade(volume), eager(volume)
-    diff = (exported - reference).abs().max().item()
-    print(f"cascade on model.ts vs eager cascade, {tuple(volume.shape)}: max |diff| = {diff:.3g}")
-    assert exported.shape == (1, 3, 50, 37, 9)
-    assert diff < TOLERANCE
+        out, reference = inferer(volume, exported), inferer(volume, eager)
+    assert out.shape == reference.shape == (1, 3, *volume.shape[2:])
+    return (out - reference).abs().max().item()
+
+
+def test_the_whole_cascade_on_the_torchscript_networks_matches_monai_bundle_run(
+    torchscript: Path, eager: LiverTumorCascade, bundle_dir: Path, phantom_dir: Path
+) -> None:
+    """LiverTumorCascade.from_torchscript: the exported networks inside the Python ROI search, on the path
+    `monai.bundle run --config_file configs/inference.yaml` runs (the settings travel in model.ts), against that
+    command's eager network and inferer: a CT phantom through the config's own preprocessing (RAS, HU window,
+    its voxel size from the affine) and a plain volume of odd size (1 mm voxels: plain tensors carry no affine)."""
+    config = _inference_config(bundle_dir)
+    cascade = LiverTumorCascade.from_torchscript(torch.jit.load(str(torchscript), map_location="cpu"))
+    assert cascade.fast_inference and cascade.fine_spacing == tuple(eager.fine_spacing)
+    assert cascade.restrict_to_coarse == eager.restrict_to_coarse and cascade.hybrid_window == eager.hybrid_window
+    inferer = config.get_parsed_content("inferer")
+    phantom = str(sorted(phantom_dir.glob("volume-*"))[0])
+    image = config.get_parsed_content("preprocessing")({"image": phantom})["image"][None]
+    odd = torch.rand(1, 1, 50, 37, 9, generator=torch.Generator().manual_seed(2))
+    for name, volume in (("phantom " + Path(phantom).name, image), ("odd-size volume", odd)):
+        diff = _compare_cascades(cascade, eager, inferer, volume)
+        print(f"cascade on model.ts vs monai.bundle run's eager cascade, {name} {tuple(volume.shape[2:])}: "
+              f"max |diff| of the log-probabilities = {diff:.3g}")  # fmt: skip
+        assert diff < TOLERANCE, name
 
 
 def test_onnx_export_matches_the_eager_network_in_onnxruntime(onnx_file: Path, eager: LiverTumorCascade) -> None:
