@@ -22,6 +22,7 @@ def test_paper_size():
     convs = sum(isinstance(m, nn.Conv2d | nn.ConvTranspose2d) for m in net.modules())
     logger.info("CoarseLiverNet paper: %d conv layers, %.2fM parameters", convs, count_params(net) / 1e6)
     assert net.size_divisor == 16
+    assert count_params(net) == 6_501_324  # the model card's 6.5 M
     with torch.no_grad():
         assert net(torch.rand(1, 1, 32, 32, 2)).shape == (1, 2, 32, 32, 2)
 
