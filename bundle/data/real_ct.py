@@ -41,6 +41,7 @@ from pathlib import Path
 from .datalist import find_cases
 from .ircadb import find_ircadb_cases
 from .phantom import write_phantom_dataset
+from .phantom.tissues import enhancement_range
 
 __all__ = ["ensure_phantoms", "real_ct_cases", "real_ct_datalist"]
 
@@ -62,12 +63,12 @@ def ensure_phantoms(
     contrast phase or range, see :func:`~bundle.data.phantom.make_phantom`. Returns their cases (``case_id``,
     ``image``, ``label``)."""
     folder = Path(folder)
-    enhancement = [float(enhancement)] * 2 if isinstance(enhancement, (int, float)) else [float(e) for e in enhancement]
+    enhancement = list(enhancement_range(enhancement if isinstance(enhancement, (int, float)) else tuple(enhancement)))
     settings = {"seed": 0, "size": int(size), "enhancement": enhancement}
     wanted = {str(n) for n in range(start_index, start_index + num_cases)}
     found = {c["case_id"]: c for c in find_cases(folder)} if folder.is_dir() and any(folder.iterdir()) else {}
     marker = folder / PHANTOM_SETTINGS
-    made_with = json.loads(marker.read_text()) if marker.is_file() else {"seed": 0, "size": size, "enhancement": [0, 0]}
+    made_with = json.loads(marker.read_text()) if marker.is_file() else settings | {"enhancement": [0.0, 0.0]}
     if not wanted <= set(found) or made_with != settings:
         logger.info("generating %d phantoms (%d px, enhancement %s) in %s", num_cases, size, enhancement, folder)
         write_phantom_dataset(folder, num_cases, seed=0, size=size, start_index=start_index, enhancement=enhancement)

@@ -14,7 +14,7 @@ import numpy as np
 from .anatomy import paint_abdomen
 from .geometry import Canvas, draw_landmarks, organ_rng
 from .scanner import draw_acquisition, flip_axes, stored_affine, synthesise_hu, tumour_record
-from .tissues import LIVER_TISSUES, TISSUE_ID, TISSUES, TUMOR_TISSUES
+from .tissues import LIVER_TISSUES, TISSUE_ID, TISSUES, TUMOR_TISSUES, enhancement_range
 
 __all__ = [
     "LITS_MATRIX",
@@ -98,10 +98,7 @@ def make_phantom(
         raise ValueError(f"num_slices must be positive, got {num_slices}")
     if spacing is not None and (len(spacing) != 3 or min(spacing) <= 0):
         raise ValueError(f"spacing must be three positive mm values, got {spacing}")
-    low, high = (enhancement, enhancement) if np.isscalar(enhancement) else enhancement
-    if not 0.0 <= low <= high <= 1.0:
-        raise ValueError(f"enhancement must be a value or a (low, high) range within [0, 1], got {enhancement}")
-    phase = float(organ_rng(seed, "contrast_phase").uniform(low, high))
+    phase = float(organ_rng(seed, "contrast_phase").uniform(*enhancement_range(enhancement)))
     start = time.perf_counter()
     scale = size / LITS_MATRIX
     lm = draw_landmarks(seed)

@@ -10,6 +10,7 @@ __all__ = [
     "TISSUES",
     "TISSUE_ID",
     "TUMOR_TISSUES",
+    "enhancement_range",
     "hu_range",
 ]
 
@@ -88,3 +89,11 @@ def hu_range(tissue: str, enhancement: float = 0.0) -> tuple[float, float]:
     low, high = NOMINAL_HU[tissue]
     pv_low, pv_high = PORTAL_VENOUS_HU.get(tissue, (low, high))
     return low + enhancement * (pv_low - low), high + enhancement * (pv_high - high)
+
+
+def enhancement_range(enhancement: tuple[float, float] | float) -> tuple[float, float]:
+    """A contrast phase given as one value or a ``(low, high)`` range, as ``(low, high)`` within [0, 1]."""
+    low, high = (enhancement, enhancement) if isinstance(enhancement, (int, float)) else enhancement
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"enhancement must be a value or a (low, high) range within [0, 1], got {enhancement}")
+    return float(low), float(high)
